@@ -1,0 +1,32 @@
+"""Vectorised NumPy definitions of the kernels ember defines itself.
+
+These are the reference for correctness: a compiled twin must match them.
+"""
+import numpy as np
+
+
+def sigmoid(x):
+    # NOTE: 1/(1+exp(-x)) overflows exp for large negative x; split by sign instead
+    out = np.empty_like(x)
+    pos = x >= 0
+    out[pos] = 1 / (1 + np.exp(-x[pos]))
+    ex = np.exp(x[~pos])
+    out[~pos] = ex / (1 + ex)
+    return out
+
+
+def softmax(x, axis):
+    """exp(x) / sum(exp(x)) along axis, shifted by the max for stability."""
+    if axis is None:  # 0-d input
+        return np.ones_like(x)
+    m = np.max(x, axis=axis, keepdims=True) if x.size else x
+    e = np.exp(x - np.where(np.isfinite(m), m, 0))
+    return e / np.sum(e, axis=axis, keepdims=True)
+
+
+def log_softmax(x, axis):
+    if axis is None:
+        return np.zeros_like(x)
+    m = np.max(x, axis=axis, keepdims=True) if x.size else x
+    shifted = x - np.where(np.isfinite(m), m, 0)
+    return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))

@@ -1,0 +1,1 @@
+"""Op families: each op is one Function (forward and backward side by side) plus its wrapper."""
