@@ -155,7 +155,7 @@ class Maker:
 
     def index(self, high, *shape):
         """int64 indices in [0, high), duplicates allowed."""
-        return self.rng.integers(0, high, shape).astype(np.int64)
+        return np.asarray(self.rng.integers(0, high, shape), dtype=np.int64)
 
     def unique_index(self, high, shape, dim):
         """int64 indices in [0, high) that never repeat along `dim` (scatter targets)."""
@@ -165,7 +165,7 @@ class Maker:
         return np.take(order, range(shape[dim]), axis=dim).astype(np.int64)
 
     def mask(self, *shape):
-        return self.rng.random(shape) < 0.5
+        return np.asarray(self.rng.random(shape) < 0.5)
 
 
 def idx(*values):
@@ -387,11 +387,6 @@ def special_values(make):
     yield S("empty", make(0))
 
 
-def logical_samples(make):
-    yield from binary(make, scalars=False)
-    yield S("scalar_int", make(3, 4), 0)
-
-
 def all_any_samples(make):
     yield from reduction("full", "tuple", "empty")(make)
     yield S("all_nonzero", make.array(np.ones((3, 4))))
@@ -561,7 +556,7 @@ def narrow_samples(make):
     yield S("dim_neg", make(4, 3), -1, 0, 2)
     yield S("neg_start", make(4, 3), 0, -2, 2)
     yield S("zero_length", make(4, 3), 1, 1, 0)
-    yield S("noncontig", make.nc(4, 3), 1, 1, 3)
+    yield S("noncontig", make.nc(4, 3), 1, 1, 2)
 
 
 def flip_samples(make):
@@ -758,7 +753,8 @@ add("op_rsub", lambda T, x, s: s - x, scalar_left, dtypes=ARITH)
 add("op_rmul", lambda T, x, s: s * x, scalar_left, dtypes=ARITH)
 add("op_rtruediv", lambda T, x, s: s / x, scalar_left, dtypes=ARITH, domain=dict(nonzero=True))
 add("op_rfloordiv", lambda T, x, s: s // x, scalar_left, dtypes=ARITH, domain=dict(nonzero=True), **NO_GRAD)
-add("op_rmod", lambda T, x, s: s % x, scalar_left, dtypes=ARITH, domain=dict(nonzero=True))
+add("op_rmod", lambda T, x, s: s % x, scalar_left, dtypes=ARITH, domain=dict(nonzero=True),
+    **NO_GRAD)  # PyTorch has no derivative for remainder(Scalar, Tensor)
 add("op_rpow", lambda T, x, s: s ** x, rpow_samples, dtypes=ARITH)
 add("op_neg", lambda T, x: -x, unary, dtypes=ARITH)
 add("neg", lambda T, x: T.neg(x), one, dtypes=(F32,))
@@ -820,8 +816,8 @@ for _name, _fn in (("eq", lambda T, x, y: T.eq(x, y)), ("ne", lambda T, x, y: T.
     add(_name, _fn, **CMP)
 add("op_rlt", lambda T, x, s: s < x, scalar_left, dtypes=(F32, I64), **NO_GRAD)
 LOGIC = dict(dtypes=(BOOL, F32, I64), domain=dict(ints=True, ilow=0, ihigh=1), **NO_GRAD)
-add("logical_and", lambda T, x, y: T.logical_and(x, y), logical_samples, **LOGIC)
-add("logical_or", lambda T, x, y: T.logical_or(x, y), logical_samples, **LOGIC)
+add("logical_and", lambda T, x, y: T.logical_and(x, y), tensor_binary, **LOGIC)  # no Python scalars in PyTorch
+add("logical_or", lambda T, x, y: T.logical_or(x, y), tensor_binary, **LOGIC)
 add("logical_not", lambda T, x: T.logical_not(x), unary, **LOGIC)
 for _name in ("isnan", "isinf", "isfinite"):
     add(_name, lambda T, x, _n=_name: getattr(T, _n)(x), special_values, dtypes=(F32, F64), **NO_GRAD)
@@ -906,10 +902,12 @@ add("flip", lambda T, x, d: x.flip(d), flip_samples, dtypes=SHAPE)
 add("flip_fn", lambda T, x, d: T.flip(x, d), lambda m: [S("both", m(3, 4), (0, 1))])
 add("gather", lambda T, x, d, i: T.gather(x, d, i), gather_samples, dtypes=SHAPE)
 add("gather_method", lambda T, x, d, i: x.gather(d, i), lambda m: [S("dim0", m(3, 4), 0, m.index(3, 2, 4))])
-add("scatter", lambda T, x, d, i, s: x.scatter(d, i, s), scatter_samples, dtypes=SHAPE)
+SRC_LARGER = (Skip("PyTorch's backward rejects a src larger than index", test="gradient", sample="src_larger"),)
+add("scatter", lambda T, x, d, i, s: x.scatter(d, i, s), scatter_samples, dtypes=SHAPE, skips=SRC_LARGER)
 add("scatter_fn", lambda T, x, d, i, s: T.scatter(x, d, i, s),
     lambda m: [S("dim1", m(3, 5), 1, m.unique_index(5, (3, 2), 1), m(3, 2))])
-add("scatter_add", lambda T, x, d, i, s: x.scatter_add(d, i, s), scatter_add_samples, dtypes=SHAPE)
+add("scatter_add", lambda T, x, d, i, s: x.scatter_add(d, i, s), scatter_add_samples, dtypes=SHAPE,
+    skips=SRC_LARGER)
 add("scatter_add_fn", lambda T, x, d, i, s: T.scatter_add(x, d, i, s),
     lambda m: [S("dim1", m(3, 5), 1, m.index(5, 3, 4), m(3, 4))])
 add("index_select", lambda T, x, d, i: T.index_select(x, d, i), index_select_samples, dtypes=SHAPE)

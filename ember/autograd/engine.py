@@ -81,7 +81,7 @@ def run_backward(roots, grads, retain_graph=False, capture=None):
             if node not in needed:
                 continue
         if type(node) is AccumulateGrad:
-            node.accumulate(g)
+            node.accumulate(g)  # may keep `g` itself: no other reference to it may remain here
             continue
         grads_in = node.backward(g)
         if not retain_graph:
@@ -101,6 +101,7 @@ def run_backward(roots, grads, retain_graph=False, capture=None):
             else:
                 buffers[nxt] = gi
                 heapq.heappush(heap, (-nxt._seq, id(nxt), nxt))
+        grads_in = gi = g = None  # drop references so AccumulateGrad can tell if it owns an array
     return captured
 
 

@@ -13,6 +13,7 @@ Node._inputs holds one entry per positional argument of forward:
                  engine reduces it to (ops return gradients in broadcast shape).
 """
 import itertools
+import sys
 
 import numpy as np
 
@@ -127,8 +128,11 @@ class AccumulateGrad(Node):
         if leaf is None:
             return
         if leaf._grad is None:
-            # a fresh, owned array: incoming gradients may alias other buffers
-            leaf._grad = leaf._new_detached(g.copy())
+            # Keep the array itself only when nothing else can see it (the engine's and
+            # this frame's references, plus getrefcount's own); otherwise store a copy,
+            # since an op may hand the same gradient array to several inputs.
+            owned = g.base is None and g.flags.writeable and sys.getrefcount(g) <= 3
+            leaf._grad = leaf._new_detached(g if owned else g.copy())
         else:
             leaf._grad._data += g
             leaf._grad._vc[0] += 1
