@@ -14,7 +14,6 @@ from typing import Callable
 import numpy as np
 
 F16, F32, F64, I64, I32, BOOL = "float16", "float32", "float64", "int64", "int32", "bool"
-FLOATS = (F16, F32, F64)
 
 # Default tolerances (rtol, atol). Integer and bool results are always compared exactly.
 FWD_TOL = {F16: (1e-3, 1e-3), F32: (1e-5, 1e-6), F64: (1e-7, 1e-10)}
@@ -122,11 +121,9 @@ class Maker:
         lo, hi = d.get("low", -2.0), d.get("high", 2.0)
         avoid, period = list(d.get("avoid", ())), d.get("period")
         margin = d.get("margin", 0.05)
-        if d.get("nonzero"):
-            avoid, margin = avoid + [0.0], max(margin, 0.25)
         v = self.rng.uniform(lo, hi, n)
         for _ in range(1000):  # resample what falls too close to an avoided point
-            bad = np.zeros(n, bool)
+            bad = np.abs(v) < 0.25 if d.get("nonzero") else np.zeros(n, bool)
             for p in avoid:
                 dist = np.abs(v - p) if period is None else np.abs((v - p + period / 2) % period - period / 2)
                 bad |= dist < margin
@@ -352,12 +349,21 @@ def clamp_samples(make):
     yield S("on_bounds", make.array([-0.5, 0.5, 0.0, 1.0, -1.0]), min=-0.5, max=0.5, gc=False)
 
 
-def clamp_tensor_samples(make):  # the domain makes x and the bounds all distinct: no ties
-    yield S("both", make(3, 4), min=make(3, 4), max=make(3, 4))
-    yield S("min_only", make(3, 4), min=make(3, 4))
-    yield S("max_only", make(3, 4), max=make(3, 4))
-    yield S("broadcast", make(3, 4), min=make(4), max=make(3, 1))
-    yield S("0d_bounds", make(3, 4), min=make(), max=make())
+def clamp_tensor_samples(make):
+    # distinct magnitudes: x never ties a bound; min < 0 < max except where said
+    def lo(*shape):
+        return np.asarray(-make(*shape, low=0.0))  # stays an array when 0-d
+
+    def hi(*shape):
+        return make(*shape, low=0.0)
+
+    yield S("both", make(3, 4), min=lo(3, 4), max=hi(3, 4))
+    yield S("min_only", make(3, 4), min=lo(3, 4))
+    yield S("max_only", make(3, 4), max=hi(3, 4))
+    yield S("broadcast", make(3, 4), min=lo(4), max=hi(3, 1))
+    yield S("0d_bounds", make(3, 4), min=lo(), max=hi())
+    # PyTorch: where min > max the result is max, and so is where the gradient goes
+    yield S("min_above_max", make(3, 4), min=hi(3, 4), max=lo(3, 4))
 
 
 def where_samples(make):
@@ -773,7 +779,7 @@ add("rsqrt", lambda T, x: T.rsqrt(x), unary, dtypes=UNARY_FLOAT, domain=dict(low
 add("sin", lambda T, x: T.sin(x), unary, dtypes=UNARY_FLOAT + (I64,), domain=dict(low=-4.0, high=4.0))
 add("cos", lambda T, x: T.cos(x), unary, dtypes=UNARY_FLOAT, domain=dict(low=-4.0, high=4.0))
 add("tanh", lambda T, x: T.tanh(x), unary, dtypes=UNARY_FLOAT)
-add("sigmoid", lambda T, x: T.sigmoid(x), with_values(-100.0, 100.0, 0.0, gc=True), dtypes=UNARY_FLOAT + (I64,))
+add("sigmoid", lambda T, x: T.sigmoid(x), with_values(-100.0, 100.0, 0.0), dtypes=UNARY_FLOAT + (I64,))
 add("relu", lambda T, x: T.relu(x), with_values(0.0, -1.0, 1.0), dtypes=UNARY_FLOAT + (I64,), domain=KINK)
 add("sign", lambda T, x: T.sign(x), with_values(0.0, -0.0, -3.0, 2.0), dtypes=UNARY_FLOAT + (I64,), domain=KINK)
 add("floor", lambda T, x: T.floor(x), with_values(-1.5, -1.0, 1.0, 2.5), dtypes=UNARY_FLOAT + (I64,),

@@ -381,7 +381,9 @@ class ClampTensor(Function):
         below = (x < lo) if lo is not None else False
         above = (x > hi) if hi is not None else False
         if lo is not None and hi is not None:
-            below = below & ~above  # hi wins where the bounds cross, as in min(max(x, lo), hi)
+            # min(max(x, lo), hi): hi wins wherever max(x, lo) exceeds it, even if x is below lo
+            above = above | (lo > hi)
+            below = below & ~above
         keep = ~(below | above) if (lo is not None or hi is not None) else True
         return g * keep, (g * below if lo is not None else None), (g * above if hi is not None else None)
 
@@ -504,18 +506,23 @@ def add(input, other, *, alpha=1, out=None):
     return _binary(Add, input, other, alpha=alpha) if alpha != 1 else _binary(Add, input, other)
 
 
+def _no_bool_sub(a, b):
+    if any(isinstance(v, bool) or (is_tensor(v) and v._data.dtype == bool_.np) for v in (a, b)):
+        raise RuntimeError(
+            "Subtraction, the `-` operator, with a bool tensor is not supported. If you are trying to "
+            "invert a mask, use the `~` or `logical_not()` operator instead."
+        )
+
+
 def sub(input, other, *, alpha=1, out=None):
     if not is_tensor(input):
         return rsub(other, input, alpha=alpha)
-    if input._data.dtype == bool_.np and is_tensor(other) and other._data.dtype == bool_.np:
-        raise RuntimeError(
-            "Subtraction, the `-` operator, with two bool tensors is not supported. "
-            "Use the `^` or `logical_xor()` operator instead."
-        )
+    _no_bool_sub(input, other)
     return _binary(Sub, input, other, alpha=alpha) if alpha != 1 else _binary(Sub, input, other)
 
 
 def rsub(input, other, *, alpha=1):
+    _no_bool_sub(input, other)
     if is_tensor(other):
         return sub(other, input, alpha=alpha)
     return _binary(Rsub, input, other, alpha=alpha)
@@ -552,6 +559,8 @@ subtract = sub
 def floor_divide(input, other):
     if not is_tensor(input):
         input = as_tensor_like(input, other)
+    if result_type_of((input, other)) is bool_:
+        raise NotImplementedError("\"div_floor_cpu\" not implemented for 'Bool'")
     return _binary(FloorDivide, input, other)
 
 

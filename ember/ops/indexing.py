@@ -96,8 +96,32 @@ class AdvancedIndex(Function):
         return out
 
 
+def _split_ints(index):
+    """PyTorch applies integer indices as selections before any tensor index, so an int
+    never joins the tensors in NumPy's advanced-index broadcasting (which would move the
+    indexed dims to the front). Returns (basic part, advanced part on its result)."""
+    first, second = [], []
+    for item in index:
+        if isinstance(item, int) and not isinstance(item, bool):
+            first.append(item)
+        elif isinstance(item, (slice, type(Ellipsis))):
+            first.append(item)
+            second.append(item if item is Ellipsis else slice(None))
+        elif item is None:
+            first.append(None)
+            second.append(slice(None))
+        else:  # an array: a bool mask spans as many dims as it has
+            n = K.ndim(item) if getattr(item, "dtype", None) == bool_.np else 1
+            first.extend([slice(None)] * n)
+            second.append(item)
+    return tuple(first), tuple(second)
+
+
 def getitem(x, index):
     index, basic = _normalize_index(index)
+    if not basic and any(isinstance(i, int) and not isinstance(i, bool) for i in index):
+        first, second = _split_ints(index)
+        return getitem(getitem(x, first), second)
     if basic:
         _check_bounds(index, x._data.shape)
         out = BasicIndex.apply(x, index)
@@ -203,14 +227,14 @@ class ScatterAdd(Function):
         coords = _grid(index, dim)
         out = x.copy()
         K.add.at(out, coords, src[tuple(slice(0, n) for n in index.shape)])
-        self.coords, self.src_shape = coords, src.shape
+        self.coords, self.src_shape, self.index_shape = coords, src.shape, index.shape
         return out
 
     def backward(self, g):
         gsrc = None
         if self._inputs[3]:
             gsrc = K.zeros(self.src_shape, g.dtype)
-            gsrc[tuple(slice(0, n) for n in self.coords[0].shape)] = g[self.coords]
+            gsrc[tuple(slice(0, n) for n in self.index_shape)] = g[self.coords]
         return g, None, None, gsrc
 
 

@@ -91,7 +91,7 @@ class Addmm(Function):
         need = self._inputs
         gs = g if self.alpha == 1 else g * self.alpha
         return (
-            (g if self.beta == 1 else g * self.beta) if need[0] and self.beta != 0 else None,
+            (g if self.beta == 1 else g * self.beta) if need[0] else None,
             gs @ b.T if need[1] else None,
             a.T @ gs if need[2] else None,
         )

@@ -1,4 +1,5 @@
 """Reductions (sum, mean, max, var, norm, ...), softmax family and cumsum."""
+import builtins  # this module defines sum/max/min/all/any, shadowing the builtins
 import collections
 
 from .. import kernels as K
@@ -66,6 +67,8 @@ class Prod(Function):
 
     def backward(self, g):
         (x,) = self.saved_tensors
+        if x.size == 0:
+            return K.zeros(x.shape, x.dtype)
         # product of all the other elements, without dividing (exact with zeros):
         # exclusive cumulative products from the left and from the right
         axis = self.axis
@@ -121,6 +124,7 @@ class _ExtremeDim(Function):
 
     def forward(self, x, dim, keepdim=False):
         axis = wrap_dim(dim, x.ndim)
+        self.shape = x.shape
         if x.ndim == 0:
             return x.copy(), K.zeros((), int64.np)
         if x.shape[axis] == 0:
@@ -136,9 +140,9 @@ class _ExtremeDim(Function):
         return values, idx.astype(int64.np, copy=False)
 
     def backward(self, g):
-        (idx,) = self.saved_tensors
         if not self.shape:
             return g
+        (idx,) = self.saved_tensors
         if not self.keepdim:
             g = K.expand_dims(g, self.axis)
         out = K.zeros(self.shape, g.dtype)
@@ -216,7 +220,7 @@ class Var(Function):
         centered = x - K.mean(x, axis=axes, keepdims=True)
         self.save_for_backward(centered)
         self.axes, self.keepdim, self.correction = axes, keepdim, correction
-        denom = max(self.n - correction, 0)
+        denom = builtins.max(self.n - correction, 0)
         out = K.sum(centered * centered, axis=axes, keepdims=keepdim) / x.dtype.type(denom)
         return out.astype(x.dtype, copy=False)
 
@@ -224,7 +228,7 @@ class Var(Function):
         (centered,) = self.saved_tensors
         if not self.keepdim:
             g = K.expand_dims(g, self.axes)
-        return g * centered * (2 / centered.dtype.type(max(self.n - self.correction, 0)))
+        return g * centered * (2 / centered.dtype.type(builtins.max(self.n - self.correction, 0)))
 
 
 class Std(Function):
@@ -234,7 +238,7 @@ class Std(Function):
         for a in axes:
             self.n *= x.shape[a]
         centered = x - K.mean(x, axis=axes, keepdims=True)
-        denom = max(self.n - correction, 0)
+        denom = builtins.max(self.n - correction, 0)
         out = K.sqrt(K.sum(centered * centered, axis=axes, keepdims=True) / x.dtype.type(denom)).astype(x.dtype)
         self.save_for_backward(centered, out)
         self.axes, self.keepdim, self.correction = axes, keepdim, correction
@@ -244,7 +248,7 @@ class Std(Function):
         centered, out = self.saved_tensors
         if not self.keepdim:
             g = K.expand_dims(g, self.axes)
-        denom = centered.dtype.type(max(self.n - self.correction, 0))
+        denom = centered.dtype.type(builtins.max(self.n - self.correction, 0))
         return g * centered / (denom * out)
 
 

@@ -197,9 +197,11 @@ class Cat(Function):
     def forward(self, *xs, dim=0, dtype=None):
         if dtype is not None:
             xs = [x.astype(dtype, copy=False) for x in xs]
-        self.sizes = [x.shape[dim] if x.ndim else 0 for x in xs]
+        # legacy rule: empty 1-d tensors are skipped (their gradient is empty too)
+        skip = [x.shape == (0,) and any(y.ndim != 1 for y in xs) for x in xs]
+        self.sizes = [None if s else x.shape[dim] for s, x in zip(skip, xs)]
         self.dim = dim
-        kept = [x for x in xs if not (x.ndim == 1 and x.shape[0] == 0)]  # legacy: empty 1-d skipped
+        kept = [x for s, x in zip(skip, xs) if not s]
         if not kept:
             return xs[0].copy()
         return K.concatenate(kept, axis=dim)
@@ -207,7 +209,10 @@ class Cat(Function):
     def backward(self, g):
         out, start = [], 0
         for n in self.sizes:
-            out.append(g[(slice(None),) * self.dim + (slice(start, start + n),)] if n else None)
+            if n is None:
+                out.append(K.zeros((0,), g.dtype))
+                continue
+            out.append(g[(slice(None),) * self.dim + (slice(start, start + n),)])
             start += n
         return tuple(out)
 
