@@ -733,83 +733,83 @@ DISTINCT = dict(distinct=True)
 OPS = []
 
 
-def add(name, op, samples, **kw):
+def register(name, op, samples, **kw):
     OPS.append(OpInfo(name, op, samples, **kw))
 
 
 # ---- arithmetic: functions, operators, reflected operators
-add("add", lambda T, x, y: T.add(x, y), binary, dtypes=ARITH + (F16,))
-add("add_alpha", lambda T, x, y: T.add(x, y, alpha=2), binary, dtypes=(F32, I64))
-add("sub", lambda T, x, y: T.sub(x, y), binary, dtypes=ARITH + (F16,))
-add("mul", lambda T, x, y: T.mul(x, y), binary, dtypes=ARITH + (F16,))
-add("div", lambda T, x, y: T.div(x, y), binary, dtypes=ARITH + (F16,), domain=dict(nonzero=True))
-add("floor_divide", lambda T, x, y: T.floor_divide(x, y), binary, dtypes=ARITH,
+register("add", lambda T, x, y: T.add(x, y), binary, dtypes=ARITH + (F16,))
+register("add_alpha", lambda T, x, y: T.add(x, y, alpha=2), binary, dtypes=(F32, I64))
+register("sub", lambda T, x, y: T.sub(x, y), binary, dtypes=ARITH + (F16,))
+register("mul", lambda T, x, y: T.mul(x, y), binary, dtypes=ARITH + (F16,))
+register("div", lambda T, x, y: T.div(x, y), binary, dtypes=ARITH + (F16,), domain=dict(nonzero=True))
+register("floor_divide", lambda T, x, y: T.floor_divide(x, y), binary, dtypes=ARITH,
     domain=dict(nonzero=True), **NO_GRAD)  # PyTorch has no derivative for floor_divide
-add("remainder", lambda T, x, y: T.remainder(x, y), binary, dtypes=ARITH, domain=dict(nonzero=True))
-add("op_add", lambda T, x, y: x + y, binary, dtypes=ARITH)
-add("op_sub", lambda T, x, y: x - y, binary, dtypes=ARITH)
-add("op_mul", lambda T, x, y: x * y, binary, dtypes=ARITH)
-add("op_truediv", lambda T, x, y: x / y, binary, dtypes=ARITH, domain=dict(nonzero=True))
-add("op_floordiv", lambda T, x, y: x // y, binary, dtypes=ARITH, domain=dict(nonzero=True), **NO_GRAD)
-add("op_mod", lambda T, x, y: x % y, binary, dtypes=ARITH, domain=dict(nonzero=True))
-add("op_pow", lambda T, x, y: x ** y, pow_samples, dtypes=ARITH)
-add("op_matmul", lambda T, x, y: x @ y, matmul_samples, dtypes=(F32, I64), tol=SUM_TOL)
-add("op_radd", lambda T, x, s: s + x, scalar_left, dtypes=ARITH)
-add("op_rsub", lambda T, x, s: s - x, scalar_left, dtypes=ARITH)
-add("op_rmul", lambda T, x, s: s * x, scalar_left, dtypes=ARITH)
-add("op_rtruediv", lambda T, x, s: s / x, scalar_left, dtypes=ARITH, domain=dict(nonzero=True))
-add("op_rfloordiv", lambda T, x, s: s // x, scalar_left, dtypes=ARITH, domain=dict(nonzero=True), **NO_GRAD)
-add("op_rmod", lambda T, x, s: s % x, scalar_left, dtypes=ARITH, domain=dict(nonzero=True),
+register("remainder", lambda T, x, y: T.remainder(x, y), binary, dtypes=ARITH, domain=dict(nonzero=True))
+register("op_add", lambda T, x, y: x + y, binary, dtypes=ARITH)
+register("op_sub", lambda T, x, y: x - y, binary, dtypes=ARITH)
+register("op_mul", lambda T, x, y: x * y, binary, dtypes=ARITH)
+register("op_truediv", lambda T, x, y: x / y, binary, dtypes=ARITH, domain=dict(nonzero=True))
+register("op_floordiv", lambda T, x, y: x // y, binary, dtypes=ARITH, domain=dict(nonzero=True), **NO_GRAD)
+register("op_mod", lambda T, x, y: x % y, binary, dtypes=ARITH, domain=dict(nonzero=True))
+register("op_pow", lambda T, x, y: x ** y, pow_samples, dtypes=ARITH)
+register("op_matmul", lambda T, x, y: x @ y, matmul_samples, dtypes=(F32, I64), tol=SUM_TOL)
+register("op_radd", lambda T, x, s: s + x, scalar_left, dtypes=ARITH)
+register("op_rsub", lambda T, x, s: s - x, scalar_left, dtypes=ARITH)
+register("op_rmul", lambda T, x, s: s * x, scalar_left, dtypes=ARITH)
+register("op_rtruediv", lambda T, x, s: s / x, scalar_left, dtypes=ARITH, domain=dict(nonzero=True))
+register("op_rfloordiv", lambda T, x, s: s // x, scalar_left, dtypes=ARITH, domain=dict(nonzero=True), **NO_GRAD)
+register("op_rmod", lambda T, x, s: s % x, scalar_left, dtypes=ARITH, domain=dict(nonzero=True),
     **NO_GRAD)  # PyTorch has no derivative for remainder(Scalar, Tensor)
-add("op_rpow", lambda T, x, s: s ** x, rpow_samples, dtypes=ARITH)
-add("op_neg", lambda T, x: -x, unary, dtypes=ARITH)
-add("neg", lambda T, x: T.neg(x), one, dtypes=(F32,))
-add("pow", lambda T, x, y: T.pow(x, y), pow_samples, dtypes=ARITH)
-add("pow_scalar_base", lambda T, x, s: T.pow(s, x), rpow_samples, dtypes=ARITH)
+register("op_rpow", lambda T, x, s: s ** x, rpow_samples, dtypes=ARITH)
+register("op_neg", lambda T, x: -x, unary, dtypes=ARITH)
+register("neg", lambda T, x: T.neg(x), one, dtypes=(F32,))
+register("pow", lambda T, x, y: T.pow(x, y), pow_samples, dtypes=ARITH)
+register("pow_scalar_base", lambda T, x, s: T.pow(s, x), rpow_samples, dtypes=ARITH)
 
 # ---- unary elementwise
-add("abs", lambda T, x: T.abs(x), with_values(0.0, -1.0, 2.0), dtypes=(F32, F64, I64), domain=KINK)
-add("exp", lambda T, x: T.exp(x), unary, dtypes=(F32, F64, I64, F16), tol={F16: (2e-3, 1e-3)})
-add("log", lambda T, x: T.log(x), with_values(0.0, -1.0, 1.0, np.inf), dtypes=UNARY_FLOAT + (I64,),
+register("abs", lambda T, x: T.abs(x), with_values(0.0, -1.0, 2.0), dtypes=(F32, F64, I64), domain=KINK)
+register("exp", lambda T, x: T.exp(x), unary, dtypes=(F32, F64, I64, F16), tol={F16: (2e-3, 1e-3)})
+register("log", lambda T, x: T.log(x), with_values(0.0, -1.0, 1.0, np.inf), dtypes=UNARY_FLOAT + (I64,),
     domain=dict(low=0.1, high=3.0, ilow=1))
-add("log1p", lambda T, x: T.log1p(x), unary, dtypes=UNARY_FLOAT, domain=dict(low=-0.9, high=3.0))
-add("expm1", lambda T, x: T.expm1(x), unary, dtypes=UNARY_FLOAT)
-add("sqrt", lambda T, x: T.sqrt(x), unary, dtypes=UNARY_FLOAT + (I64,), domain=dict(low=0.1, high=3.0, ilow=0))
-add("rsqrt", lambda T, x: T.rsqrt(x), unary, dtypes=UNARY_FLOAT, domain=dict(low=0.1, high=3.0))
-add("sin", lambda T, x: T.sin(x), unary, dtypes=UNARY_FLOAT + (I64,), domain=dict(low=-4.0, high=4.0))
-add("cos", lambda T, x: T.cos(x), unary, dtypes=UNARY_FLOAT, domain=dict(low=-4.0, high=4.0))
-add("tanh", lambda T, x: T.tanh(x), unary, dtypes=UNARY_FLOAT)
-add("sigmoid", lambda T, x: T.sigmoid(x), with_values(-100.0, 100.0, 0.0), dtypes=UNARY_FLOAT + (I64,))
-add("relu", lambda T, x: T.relu(x), with_values(0.0, -1.0, 1.0), dtypes=UNARY_FLOAT + (I64,), domain=KINK)
-add("sign", lambda T, x: T.sign(x), with_values(0.0, -0.0, -3.0, 2.0), dtypes=UNARY_FLOAT + (I64,), domain=KINK)
-add("floor", lambda T, x: T.floor(x), with_values(-1.5, -1.0, 1.0, 2.5), dtypes=UNARY_FLOAT + (I64,),
+register("log1p", lambda T, x: T.log1p(x), unary, dtypes=UNARY_FLOAT, domain=dict(low=-0.9, high=3.0))
+register("expm1", lambda T, x: T.expm1(x), unary, dtypes=UNARY_FLOAT)
+register("sqrt", lambda T, x: T.sqrt(x), unary, dtypes=UNARY_FLOAT + (I64,), domain=dict(low=0.1, high=3.0, ilow=0))
+register("rsqrt", lambda T, x: T.rsqrt(x), unary, dtypes=UNARY_FLOAT, domain=dict(low=0.1, high=3.0))
+register("sin", lambda T, x: T.sin(x), unary, dtypes=UNARY_FLOAT + (I64,), domain=dict(low=-4.0, high=4.0))
+register("cos", lambda T, x: T.cos(x), unary, dtypes=UNARY_FLOAT, domain=dict(low=-4.0, high=4.0))
+register("tanh", lambda T, x: T.tanh(x), unary, dtypes=UNARY_FLOAT)
+register("sigmoid", lambda T, x: T.sigmoid(x), with_values(-100.0, 100.0, 0.0), dtypes=UNARY_FLOAT + (I64,))
+register("relu", lambda T, x: T.relu(x), with_values(0.0, -1.0, 1.0), dtypes=UNARY_FLOAT + (I64,), domain=KINK)
+register("sign", lambda T, x: T.sign(x), with_values(0.0, -0.0, -3.0, 2.0), dtypes=UNARY_FLOAT + (I64,), domain=KINK)
+register("floor", lambda T, x: T.floor(x), with_values(-1.5, -1.0, 1.0, 2.5), dtypes=UNARY_FLOAT + (I64,),
     domain=dict(avoid=(0.0,), period=1.0, low=-4.0, high=4.0))
-add("ceil", lambda T, x: T.ceil(x), with_values(-1.5, -1.0, 1.0, 2.5), dtypes=UNARY_FLOAT,
+register("ceil", lambda T, x: T.ceil(x), with_values(-1.5, -1.0, 1.0, 2.5), dtypes=UNARY_FLOAT,
     domain=dict(avoid=(0.0,), period=1.0, low=-4.0, high=4.0))
-add("trunc", lambda T, x: T.trunc(x), with_values(-1.5, -1.0, 1.0, 2.5), dtypes=UNARY_FLOAT,
+register("trunc", lambda T, x: T.trunc(x), with_values(-1.5, -1.0, 1.0, 2.5), dtypes=UNARY_FLOAT,
     domain=dict(avoid=(0.0,), period=1.0, low=-4.0, high=4.0))
 # halves round to even in PyTorch, as in NumPy
-add("round", lambda T, x: T.round(x), with_values(-2.5, -1.5, -0.5, 0.5, 1.5, 2.5), dtypes=UNARY_FLOAT + (I64,),
+register("round", lambda T, x: T.round(x), with_values(-2.5, -1.5, -0.5, 0.5, 1.5, 2.5), dtypes=UNARY_FLOAT + (I64,),
     domain=dict(avoid=(0.5,), period=1.0, low=-4.0, high=4.0))
-add("reciprocal", lambda T, x: T.reciprocal(x), unary, dtypes=UNARY_FLOAT + (I64,), domain=dict(nonzero=True))
+register("reciprocal", lambda T, x: T.reciprocal(x), unary, dtypes=UNARY_FLOAT + (I64,), domain=dict(nonzero=True))
 # the method forms, once each
 for _name in ("abs", "exp", "log", "sqrt", "rsqrt", "sin", "cos", "tanh", "sigmoid", "relu", "sign", "floor",
               "ceil", "round", "trunc", "reciprocal", "neg", "log1p", "expm1"):
-    add(f"{_name}_method", lambda T, x, _n=_name: getattr(x, _n)(), one,
+    register(f"{_name}_method", lambda T, x, _n=_name: getattr(x, _n)(), one,
         domain=dict(low=0.2, high=3.0, avoid=(0.0, 0.5), period=1.0))  # off floor's and round's kinks
 
 # ---- clamping, selection, interpolation
 CLAMP_DOMAIN = dict(avoid=(-1.0, -0.5, 0.0, 0.5, 1.0))
-add("clamp", lambda T, x, **kw: T.clamp(x, **kw), clamp_samples, dtypes=(F32, F64), domain=CLAMP_DOMAIN)
-add("clamp_int", lambda T, x, **kw: T.clamp(x, **kw), lambda m: [S("both", m(3, 4), min=-1, max=2),
+register("clamp", lambda T, x, **kw: T.clamp(x, **kw), clamp_samples, dtypes=(F32, F64), domain=CLAMP_DOMAIN)
+register("clamp_int", lambda T, x, **kw: T.clamp(x, **kw), lambda m: [S("both", m(3, 4), min=-1, max=2),
                                                                  S("float_bound", m(3, 4), min=0.5)], dtypes=(I64,),
     **NO_GRAD)  # integer data; float clamping is covered above
-add("clip", lambda T, x, **kw: x.clip(**kw), clamp_samples, domain=CLAMP_DOMAIN)
-add("clamp_tensor", lambda T, x, **kw: T.clamp(x, **kw), clamp_tensor_samples, dtypes=(F32, F64), domain=DISTINCT)
-add("maximum", lambda T, x, y: T.maximum(x, y), tensor_binary, dtypes=(F32, F64, I64), domain=DISTINCT)
-add("minimum", lambda T, x, y: T.minimum(x, y), tensor_binary, dtypes=(F32, F64, I64), domain=DISTINCT)
-add("where", lambda T, c, x, y: T.where(c, x, y), where_samples, dtypes=(F32, F64, I64))
-add("lerp", lambda T, x, y, w: T.lerp(x, y, w), lerp_samples, dtypes=(F32, F64))
+register("clip", lambda T, x, **kw: x.clip(**kw), clamp_samples, domain=CLAMP_DOMAIN)
+register("clamp_tensor", lambda T, x, **kw: T.clamp(x, **kw), clamp_tensor_samples, dtypes=(F32, F64), domain=DISTINCT)
+register("maximum", lambda T, x, y: T.maximum(x, y), tensor_binary, dtypes=(F32, F64, I64), domain=DISTINCT)
+register("minimum", lambda T, x, y: T.minimum(x, y), tensor_binary, dtypes=(F32, F64, I64), domain=DISTINCT)
+register("where", lambda T, c, x, y: T.where(c, x, y), where_samples, dtypes=(F32, F64, I64))
+register("lerp", lambda T, x, y, w: T.lerp(x, y, w), lerp_samples, dtypes=(F32, F64))
 
 # ---- comparisons and logic (bool results)
 CMP = dict(samples=binary, dtypes=(F32, I64), domain=dict(ints=True, ilow=-2, ihigh=2), **NO_GRAD)
@@ -819,133 +819,133 @@ for _name, _fn in (("eq", lambda T, x, y: T.eq(x, y)), ("ne", lambda T, x, y: T.
                    ("op_eq", lambda T, x, y: x == y), ("op_ne", lambda T, x, y: x != y),
                    ("op_lt", lambda T, x, y: x < y), ("op_le", lambda T, x, y: x <= y),
                    ("op_gt", lambda T, x, y: x > y), ("op_ge", lambda T, x, y: x >= y)):
-    add(_name, _fn, **CMP)
-add("op_rlt", lambda T, x, s: s < x, scalar_left, dtypes=(F32, I64), **NO_GRAD)
+    register(_name, _fn, **CMP)
+register("op_rlt", lambda T, x, s: s < x, scalar_left, dtypes=(F32, I64), **NO_GRAD)
 LOGIC = dict(dtypes=(BOOL, F32, I64), domain=dict(ints=True, ilow=0, ihigh=1), **NO_GRAD)
-add("logical_and", lambda T, x, y: T.logical_and(x, y), tensor_binary, **LOGIC)  # no Python scalars in PyTorch
-add("logical_or", lambda T, x, y: T.logical_or(x, y), tensor_binary, **LOGIC)
-add("logical_not", lambda T, x: T.logical_not(x), unary, **LOGIC)
+register("logical_and", lambda T, x, y: T.logical_and(x, y), tensor_binary, **LOGIC)  # no Python scalars in PyTorch
+register("logical_or", lambda T, x, y: T.logical_or(x, y), tensor_binary, **LOGIC)
+register("logical_not", lambda T, x: T.logical_not(x), unary, **LOGIC)
 for _name in ("isnan", "isinf", "isfinite"):
-    add(_name, lambda T, x, _n=_name: getattr(T, _n)(x), special_values, dtypes=(F32, F64), **NO_GRAD)
-add("isfinite_int", lambda T, x: T.isfinite(x), one, dtypes=(I64,), **NO_GRAD)
+    register(_name, lambda T, x, _n=_name: getattr(T, _n)(x), special_values, dtypes=(F32, F64), **NO_GRAD)
+register("isfinite_int", lambda T, x: T.isfinite(x), one, dtypes=(I64,), **NO_GRAD)
 
 # ---- reductions
-add("sum", lambda T, x, **kw: x.sum(**kw), reduction("full", "tuple", "none", "empty", "empty_tuple"),
+register("sum", lambda T, x, **kw: x.sum(**kw), reduction("full", "tuple", "none", "empty", "empty_tuple"),
     dtypes=(F32, F64, I32, BOOL), tol=SUM_TOL)  # ints and bools sum to int64
-add("sum_fn", lambda T, x, **kw: T.sum(x, **kw), reduction("full", "tuple"), tol=SUM_TOL)
-add("mean", lambda T, x, **kw: T.mean(x, **kw), reduction("full", "tuple", "none", "empty"),
+register("sum_fn", lambda T, x, **kw: T.sum(x, **kw), reduction("full", "tuple"), tol=SUM_TOL)
+register("mean", lambda T, x, **kw: T.mean(x, **kw), reduction("full", "tuple", "none", "empty"),
     dtypes=(F32, F64), tol=SUM_TOL)
-add("mean_method", lambda T, x, **kw: x.mean(**kw), reduction("full"), tol=SUM_TOL)
-add("prod", lambda T, x, **kw: x.prod(**kw), reduction("full", "empty"), dtypes=(F32, F64, I64),
+register("mean_method", lambda T, x, **kw: x.mean(**kw), reduction("full"), tol=SUM_TOL)
+register("prod", lambda T, x, **kw: x.prod(**kw), reduction("full", "empty"), dtypes=(F32, F64, I64),
     domain=dict(low=0.5, high=1.5, ilow=-2, ihigh=2), tol=SUM_TOL)
 # a zero factor: the gradient is not prod/x there
-add("prod_with_zero", lambda T, x, **kw: T.prod(x, **kw),
+register("prod_with_zero", lambda T, x, **kw: T.prod(x, **kw),
     lambda m: [S("full", m.array([[1.5, 0.0, 2.0], [0.5, 1.0, -1.0]])),
                S("dim", m.array([[1.5, 0.0, 2.0], [0.0, 1.0, 0.0]]), dim=1),
                S("two_zeros", m.array([0.0, 2.0, 0.0]))], dtypes=(F32, F64), tol=SUM_TOL)
 for _name in ("max", "min"):
-    add(f"{_name}_full", lambda T, x, _n=_name: getattr(x, _n)(),
+    register(f"{_name}_full", lambda T, x, _n=_name: getattr(x, _n)(),
         lambda m: [S("2d", m(3, 4)), S("0d", m()), S("noncontig", m.nc(4, 3))],
         dtypes=(F32, F64, I64), domain=DISTINCT)
-    add(f"{_name}_dim", lambda T, x, *a, _n=_name, **kw: getattr(T, _n)(x, *a, **kw),
+    register(f"{_name}_dim", lambda T, x, *a, _n=_name, **kw: getattr(T, _n)(x, *a, **kw),
         lambda m: [S("dim", m(3, 4), 1), S("dim_neg_keepdim", m(2, 3, 4), -1, keepdim=True),
                    S("dim_kw", m(2, 3, 4), dim=0), S("0d", m(), 0), S("empty_kept_dim", m(2, 0, 3), 2),
                    S("noncontig", m.nc(4, 3), 0)],
         dtypes=(F32, F64, I64), domain=DISTINCT, fields=("values", "indices"))
-    add(f"{_name}_binary", lambda T, x, y, _n=_name: getattr(T, _n)(x, y), tensor_binary, domain=DISTINCT)
+    register(f"{_name}_binary", lambda T, x, y, _n=_name: getattr(T, _n)(x, y), tensor_binary, domain=DISTINCT)
 for _name in ("amax", "amin"):
-    add(_name, lambda T, x, _n=_name, **kw: getattr(x, _n)(**kw), reduction("tuple"), dtypes=(F32, F64, I64),
+    register(_name, lambda T, x, _n=_name, **kw: getattr(x, _n)(**kw), reduction("tuple"), dtypes=(F32, F64, I64),
         domain=DISTINCT)
 for _name in ("argmax", "argmin"):
-    add(_name, lambda T, x, _n=_name, **kw: getattr(T, _n)(x, **kw), reduction("full", "none"),
+    register(_name, lambda T, x, _n=_name, **kw: getattr(T, _n)(x, **kw), reduction("full", "none"),
         dtypes=(F32, I64), domain=DISTINCT, **NO_GRAD)
-add("var", lambda T, x, **kw: x.var(**kw), var_samples, dtypes=(F32, F64), tol=SUM_TOL,
+register("var", lambda T, x, **kw: x.var(**kw), var_samples, dtypes=(F32, F64), tol=SUM_TOL,
     grad_tol={F32: (1e-4, 1e-5)})
-add("std", lambda T, x, **kw: T.std(x, **kw), var_samples, dtypes=(F32, F64), tol=SUM_TOL)
+register("std", lambda T, x, **kw: T.std(x, **kw), var_samples, dtypes=(F32, F64), tol=SUM_TOL)
 # distinct magnitudes: no ties for p=inf, nothing at 0 for p=1
-add("norm", lambda T, x, **kw: x.norm(**kw), norm_samples, dtypes=(F32, F64), domain=DISTINCT, tol=SUM_TOL)
-add("norm_fn", lambda T, x, *a: T.norm(x, *a), lambda m: [S("p_dim", m(3, 4), 2, 1)], tol=SUM_TOL)
-add("logsumexp", lambda T, x, **kw: T.logsumexp(x, **kw), logsumexp_samples, dtypes=(F32, F64), tol=SUM_TOL)
-add("softmax", lambda T, x, **kw: T.softmax(x, **kw), softmax_samples, dtypes=(F32, F64), tol=SUM_TOL)
-add("softmax_method", lambda T, x: x.softmax(-1), one, tol=SUM_TOL)
-add("log_softmax", lambda T, x, **kw: T.log_softmax(x, **kw), softmax_samples, dtypes=(F32, F64), tol=SUM_TOL)
-add("log_softmax_method", lambda T, x: x.log_softmax(dim=0), one, tol=SUM_TOL)
-add("cumsum", lambda T, x, **kw: x.cumsum(**kw), cumsum_samples, dtypes=(F32, F64, I64), tol=SUM_TOL)
-add("cumsum_fn", lambda T, x, **kw: T.cumsum(x, **kw), cumsum_samples, dtypes=(I32, BOOL))  # -> int64
+register("norm", lambda T, x, **kw: x.norm(**kw), norm_samples, dtypes=(F32, F64), domain=DISTINCT, tol=SUM_TOL)
+register("norm_fn", lambda T, x, *a: T.norm(x, *a), lambda m: [S("p_dim", m(3, 4), 2, 1)], tol=SUM_TOL)
+register("logsumexp", lambda T, x, **kw: T.logsumexp(x, **kw), logsumexp_samples, dtypes=(F32, F64), tol=SUM_TOL)
+register("softmax", lambda T, x, **kw: T.softmax(x, **kw), softmax_samples, dtypes=(F32, F64), tol=SUM_TOL)
+register("softmax_method", lambda T, x: x.softmax(-1), one, tol=SUM_TOL)
+register("log_softmax", lambda T, x, **kw: T.log_softmax(x, **kw), softmax_samples, dtypes=(F32, F64), tol=SUM_TOL)
+register("log_softmax_method", lambda T, x: x.log_softmax(dim=0), one, tol=SUM_TOL)
+register("cumsum", lambda T, x, **kw: x.cumsum(**kw), cumsum_samples, dtypes=(F32, F64, I64), tol=SUM_TOL)
+register("cumsum_fn", lambda T, x, **kw: T.cumsum(x, **kw), cumsum_samples, dtypes=(I32, BOOL))  # -> int64
 ALL_ANY = dict(dtypes=(BOOL, F32, I64), domain=dict(ints=True, ilow=0, ihigh=2), **NO_GRAD)
-add("all", lambda T, x, **kw: x.all(**kw), all_any_samples, **ALL_ANY)
-add("any", lambda T, x, **kw: T.any(x, **kw), all_any_samples, **ALL_ANY)
+register("all", lambda T, x, **kw: x.all(**kw), all_any_samples, **ALL_ANY)
+register("any", lambda T, x, **kw: T.any(x, **kw), all_any_samples, **ALL_ANY)
 
 # ---- shape and indexing
 SHAPE = (F32, I64)
-add("view", lambda T, x, *s: x.view(*s), view_samples, dtypes=SHAPE)
-add("reshape", lambda T, x, *s: x.reshape(*s), reshape_samples, dtypes=SHAPE)
-add("reshape_fn", lambda T, x, *s: T.reshape(x, s), lambda m: [S("2d", m(3, 4), 2, 6), S("nc", m.nc(4, 3), 12)])
-add("flatten", lambda T, x, **kw: x.flatten(**kw), flatten_samples, dtypes=SHAPE)
-add("flatten_fn", lambda T, x, *a: T.flatten(x, *a), lambda m: [S("0_1", m(2, 3, 4), 0, 1)])
-add("unflatten", lambda T, x, *a: x.unflatten(*a), unflatten_samples)
-add("squeeze", lambda T, x, *a: x.squeeze(*a), squeeze_samples, dtypes=SHAPE)
-add("unsqueeze", lambda T, x, d: x.unsqueeze(d), unsqueeze_samples, dtypes=SHAPE)
-add("unsqueeze_fn", lambda T, x, d: T.unsqueeze(x, d), lambda m: [S("middle", m(3, 4), 1)])
-add("permute", lambda T, x, *d: x.permute(*d), permute_samples, dtypes=SHAPE)
-add("permute_fn", lambda T, x, *d: T.permute(x, d), lambda m: [S("rotate", m(2, 3, 4), 1, 2, 0)])
-add("transpose", lambda T, x, a, b: x.transpose(a, b), transpose_samples, dtypes=SHAPE)
-add("transpose_fn", lambda T, x, a, b: T.transpose(x, a, b), lambda m: [S("2d", m(3, 4), 0, 1)])
-add("t", lambda T, x: x.t(), t_samples, dtypes=SHAPE)
-add("T", lambda T, x: x.T, T_samples, dtypes=SHAPE)
-add("expand", lambda T, x, *s: x.expand(*s), expand_samples, dtypes=SHAPE)
-add("expand_as", lambda T, x, y: x.expand_as(y), expand_as_samples)
-add("repeat", lambda T, x, *s: x.repeat(*s), repeat_samples, dtypes=SHAPE)
-add("cat", lambda T, *xs, **kw: T.cat(list(xs), **kw), cat_samples, dtypes=SHAPE)
-add("stack", lambda T, *xs, **kw: T.stack(xs, **kw), stack_samples, dtypes=SHAPE)  # a tuple, not a list
-add("split", lambda T, x, s, **kw: x.split(s, **kw), split_samples, dtypes=SHAPE)
-add("split_fn", lambda T, x, s, **kw: T.split(x, s, **kw), lambda m: [S("sizes", m(5, 3), [2, 3])])
-add("chunk", lambda T, x, n, **kw: x.chunk(n, **kw), chunk_samples, dtypes=SHAPE)
-add("chunk_fn", lambda T, x, n, **kw: T.chunk(x, n, **kw), lambda m: [S("dim1", m(2, 5), 2, dim=1)])
-add("narrow", lambda T, x, *a: x.narrow(*a), narrow_samples, dtypes=SHAPE)
-add("narrow_fn", lambda T, x, *a: T.narrow(x, *a), lambda m: [S("dim1", m(3, 4), 1, 1, 2)])
-add("flip", lambda T, x, d: x.flip(d), flip_samples, dtypes=SHAPE)
-add("flip_fn", lambda T, x, d: T.flip(x, d), lambda m: [S("both", m(3, 4), (0, 1))])
-add("gather", lambda T, x, d, i: T.gather(x, d, i), gather_samples, dtypes=SHAPE)
-add("gather_method", lambda T, x, d, i: x.gather(d, i), lambda m: [S("dim0", m(3, 4), 0, m.index(3, 2, 4))])
+register("view", lambda T, x, *s: x.view(*s), view_samples, dtypes=SHAPE)
+register("reshape", lambda T, x, *s: x.reshape(*s), reshape_samples, dtypes=SHAPE)
+register("reshape_fn", lambda T, x, *s: T.reshape(x, s), lambda m: [S("2d", m(3, 4), 2, 6), S("nc", m.nc(4, 3), 12)])
+register("flatten", lambda T, x, **kw: x.flatten(**kw), flatten_samples, dtypes=SHAPE)
+register("flatten_fn", lambda T, x, *a: T.flatten(x, *a), lambda m: [S("0_1", m(2, 3, 4), 0, 1)])
+register("unflatten", lambda T, x, *a: x.unflatten(*a), unflatten_samples)
+register("squeeze", lambda T, x, *a: x.squeeze(*a), squeeze_samples, dtypes=SHAPE)
+register("unsqueeze", lambda T, x, d: x.unsqueeze(d), unsqueeze_samples, dtypes=SHAPE)
+register("unsqueeze_fn", lambda T, x, d: T.unsqueeze(x, d), lambda m: [S("middle", m(3, 4), 1)])
+register("permute", lambda T, x, *d: x.permute(*d), permute_samples, dtypes=SHAPE)
+register("permute_fn", lambda T, x, *d: T.permute(x, d), lambda m: [S("rotate", m(2, 3, 4), 1, 2, 0)])
+register("transpose", lambda T, x, a, b: x.transpose(a, b), transpose_samples, dtypes=SHAPE)
+register("transpose_fn", lambda T, x, a, b: T.transpose(x, a, b), lambda m: [S("2d", m(3, 4), 0, 1)])
+register("t", lambda T, x: x.t(), t_samples, dtypes=SHAPE)
+register("T", lambda T, x: x.T, T_samples, dtypes=SHAPE)
+register("expand", lambda T, x, *s: x.expand(*s), expand_samples, dtypes=SHAPE)
+register("expand_as", lambda T, x, y: x.expand_as(y), expand_as_samples)
+register("repeat", lambda T, x, *s: x.repeat(*s), repeat_samples, dtypes=SHAPE)
+register("cat", lambda T, *xs, **kw: T.cat(list(xs), **kw), cat_samples, dtypes=SHAPE)
+register("stack", lambda T, *xs, **kw: T.stack(xs, **kw), stack_samples, dtypes=SHAPE)  # a tuple, not a list
+register("split", lambda T, x, s, **kw: x.split(s, **kw), split_samples, dtypes=SHAPE)
+register("split_fn", lambda T, x, s, **kw: T.split(x, s, **kw), lambda m: [S("sizes", m(5, 3), [2, 3])])
+register("chunk", lambda T, x, n, **kw: x.chunk(n, **kw), chunk_samples, dtypes=SHAPE)
+register("chunk_fn", lambda T, x, n, **kw: T.chunk(x, n, **kw), lambda m: [S("dim1", m(2, 5), 2, dim=1)])
+register("narrow", lambda T, x, *a: x.narrow(*a), narrow_samples, dtypes=SHAPE)
+register("narrow_fn", lambda T, x, *a: T.narrow(x, *a), lambda m: [S("dim1", m(3, 4), 1, 1, 2)])
+register("flip", lambda T, x, d: x.flip(d), flip_samples, dtypes=SHAPE)
+register("flip_fn", lambda T, x, d: T.flip(x, d), lambda m: [S("both", m(3, 4), (0, 1))])
+register("gather", lambda T, x, d, i: T.gather(x, d, i), gather_samples, dtypes=SHAPE)
+register("gather_method", lambda T, x, d, i: x.gather(d, i), lambda m: [S("dim0", m(3, 4), 0, m.index(3, 2, 4))])
 SRC_LARGER = (Skip("PyTorch's backward rejects a src larger than index", test="gradient", sample="src_larger"),)
-add("scatter", lambda T, x, d, i, s: x.scatter(d, i, s), scatter_samples, dtypes=SHAPE, skips=SRC_LARGER)
-add("scatter_fn", lambda T, x, d, i, s: T.scatter(x, d, i, s),
+register("scatter", lambda T, x, d, i, s: x.scatter(d, i, s), scatter_samples, dtypes=SHAPE, skips=SRC_LARGER)
+register("scatter_fn", lambda T, x, d, i, s: T.scatter(x, d, i, s),
     lambda m: [S("dim1", m(3, 5), 1, m.unique_index(5, (3, 2), 1), m(3, 2))])
-add("scatter_add", lambda T, x, d, i, s: x.scatter_add(d, i, s), scatter_add_samples, dtypes=SHAPE,
+register("scatter_add", lambda T, x, d, i, s: x.scatter_add(d, i, s), scatter_add_samples, dtypes=SHAPE,
     skips=SRC_LARGER)
-add("scatter_add_fn", lambda T, x, d, i, s: T.scatter_add(x, d, i, s),
+register("scatter_add_fn", lambda T, x, d, i, s: T.scatter_add(x, d, i, s),
     lambda m: [S("dim1", m(3, 5), 1, m.index(5, 3, 4), m(3, 4))])
-add("index_select", lambda T, x, d, i: T.index_select(x, d, i), index_select_samples, dtypes=SHAPE)
-add("index_select_method", lambda T, x, d, i: x.index_select(d, i), lambda m: [S("dim1", m(3, 4), 1, idx(3, 3))])
-add("masked_fill", lambda T, x, m, v: x.masked_fill(m, v), masked_fill_samples, dtypes=SHAPE)
-add("masked_fill_fn", lambda T, x, m, v: T.masked_fill(x, m, v), lambda mk: [S("2d", mk(3, 4), mk.mask(3, 4), 7.0)])
-add("getitem", lambda T, x, *ix, key: x[key(*ix)], getitem_samples, dtypes=SHAPE)
+register("index_select", lambda T, x, d, i: T.index_select(x, d, i), index_select_samples, dtypes=SHAPE)
+register("index_select_method", lambda T, x, d, i: x.index_select(d, i), lambda m: [S("dim1", m(3, 4), 1, idx(3, 3))])
+register("masked_fill", lambda T, x, m, v: x.masked_fill(m, v), masked_fill_samples, dtypes=SHAPE)
+register("masked_fill_fn", lambda T, x, m, v: T.masked_fill(x, m, v), lambda mk: [S("2d", mk(3, 4), mk.mask(3, 4), 7.0)])
+register("getitem", lambda T, x, *ix, key: x[key(*ix)], getitem_samples, dtypes=SHAPE)
 
 # ---- linear algebra
-add("matmul", lambda T, x, y: T.matmul(x, y), matmul_samples, dtypes=(F32, F64, I64), tol=SUM_TOL)
-add("mm", lambda T, x, y: T.mm(x, y), mm_samples, dtypes=(F32, F64), tol=SUM_TOL)
-add("mm_method", lambda T, x, y: x.mm(y), lambda m: [S("2d", m(2, 3), m(3, 2))], tol=SUM_TOL)
-add("bmm", lambda T, x, y: T.bmm(x, y), bmm_samples, dtypes=(F32, F64), tol=SUM_TOL)
-add("addmm", lambda T, b, x, y, **kw: T.addmm(b, x, y, **kw), addmm_samples, dtypes=(F32, F64), tol=SUM_TOL)
-add("outer", lambda T, x, y: T.outer(x, y), outer_samples, dtypes=(F32, F64, I64))
-add("dot", lambda T, x, y: T.dot(x, y), dot_samples, dtypes=(F32, F64, I64), tol=SUM_TOL)
+register("matmul", lambda T, x, y: T.matmul(x, y), matmul_samples, dtypes=(F32, F64, I64), tol=SUM_TOL)
+register("mm", lambda T, x, y: T.mm(x, y), mm_samples, dtypes=(F32, F64), tol=SUM_TOL)
+register("mm_method", lambda T, x, y: x.mm(y), lambda m: [S("2d", m(2, 3), m(3, 2))], tol=SUM_TOL)
+register("bmm", lambda T, x, y: T.bmm(x, y), bmm_samples, dtypes=(F32, F64), tol=SUM_TOL)
+register("addmm", lambda T, b, x, y, **kw: T.addmm(b, x, y, **kw), addmm_samples, dtypes=(F32, F64), tol=SUM_TOL)
+register("outer", lambda T, x, y: T.outer(x, y), outer_samples, dtypes=(F32, F64, I64))
+register("dot", lambda T, x, y: T.dot(x, y), dot_samples, dtypes=(F32, F64, I64), tol=SUM_TOL)
 
 # ---- copies and conversions
-add("clone", lambda T, x: x.clone(), unary, dtypes=SHAPE)
-add("contiguous", lambda T, x: x.contiguous(), unary, dtypes=SHAPE)
-add("detach", lambda T, x: x.detach(), unary, **NO_GRAD)  # the output does not require grad
+register("clone", lambda T, x: x.clone(), unary, dtypes=SHAPE)
+register("contiguous", lambda T, x: x.contiguous(), unary, dtypes=SHAPE)
+register("detach", lambda T, x: x.detach(), unary, **NO_GRAD)  # the output does not require grad
 CONV = dict(samples=convert_samples, dtypes=(F32, F64, I64, BOOL), domain=dict(avoid=(0.0,), period=1.0))
 # a float64 -> float32/float16 output is too coarse for gradcheck's finite differences
 LOSSY = (Skip("float64 input rounded to a lower precision defeats finite differences", test="gradcheck"),)
-add("float", lambda T, x: x.float(), skips=LOSSY, **CONV)
-add("double", lambda T, x: x.double(), **CONV)
-add("half", lambda T, x: x.half(), skips=LOSSY, tol={F16: (1e-3, 1e-3)}, **CONV)
-add("to_float64", lambda T, x: x.to(T.float64), **CONV)
-add("to_dtype_kw", lambda T, x: x.to(dtype=T.float32), skips=LOSSY, **CONV)
-add("long", lambda T, x: x.long(), **CONV, **NO_GRAD)  # floats truncate toward zero
-add("int", lambda T, x: x.int(), **CONV, **NO_GRAD)
-add("bool", lambda T, x: x.bool(), **CONV, **NO_GRAD)
-add("to_int32", lambda T, x: x.to(T.int32), **CONV, **NO_GRAD)
+register("float", lambda T, x: x.float(), skips=LOSSY, **CONV)
+register("double", lambda T, x: x.double(), **CONV)
+register("half", lambda T, x: x.half(), skips=LOSSY, tol={F16: (1e-3, 1e-3)}, **CONV)
+register("to_float64", lambda T, x: x.to(T.float64), **CONV)
+register("to_dtype_kw", lambda T, x: x.to(dtype=T.float32), skips=LOSSY, **CONV)
+register("long", lambda T, x: x.long(), **CONV, **NO_GRAD)  # floats truncate toward zero
+register("int", lambda T, x: x.int(), **CONV, **NO_GRAD)
+register("bool", lambda T, x: x.bool(), **CONV, **NO_GRAD)
+register("to_int32", lambda T, x: x.to(T.int32), **CONV, **NO_GRAD)
 
 assert len({o.name for o in OPS}) == len(OPS), "duplicate op names"

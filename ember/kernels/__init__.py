@@ -8,10 +8,17 @@ definition of their own (`reference.py`, vectorised NumPy). A faster backend
 from numpy import (  # noqa: F401  (re-exported for ops/)
     abs, add, all, allclose, any, argmax, argmin, argsort, array_equal, asarray, broadcast_to, ceil, clip,
     concatenate, cos, cumprod, cumsum, dot, exp, expand_dims, expm1, flip, floor, floor_divide, indices,
-    isclose, isfinite, isinf, isnan, log, log1p, logical_and, logical_not, logical_or, logical_xor, matmul,
+    isclose, isfinite, isinf, isnan, log, log1p, logical_and, logical_not, logical_or, logical_xor,
     max, maximum, mean, min, minimum, mod, moveaxis, ndim, nonzero, ones, outer, power, prod, put_along_axis,
     reshape, rint, round, shape, sign, sin, sqrt, stack, sum, swapaxes, take, take_along_axis, tanh, tile,
-    trunc, uint8, where, zeros,
+    trunc, uint8, where, zeros, float16, float32, nan,
 )
 
-from .reference import log_softmax, sigmoid, softmax  # noqa: F401
+from .reference import log_softmax, matmul, sigmoid, softmax  # noqa: F401
+
+# PyTorch computes log(0) = -inf, 0/0 = nan and overflow to inf silently. NumPy would warn on
+# every such op; an errstate() block per op costs more than many ops themselves, so ember
+# sets NumPy's floating-point error mode once, at import.
+import numpy as _np
+
+_np.seterr(divide="ignore", invalid="ignore", over="ignore", under="ignore")

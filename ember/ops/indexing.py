@@ -118,6 +118,16 @@ def _split_ints(index):
 
 
 def getitem(x, index):
+    if type(index) is int:  # x[i]: the most common index, checked directly
+        n = x._data.shape[0] if x._data.ndim else None
+        if n is None:
+            raise IndexError("invalid index of a 0-dim tensor. Use `tensor.item()` in Python or `tensor.item<T>()` in C++ to convert a 0-dim tensor to a number")
+        if not -n <= index < n:
+            raise IndexError(f"index {index} is out of bounds for dimension 0 with size {n}")
+        out = BasicIndex.apply(x, (index,))
+        if out.grad_fn is not None:
+            out.grad_fn._name = "SelectBackward0"
+        return out
     index, basic = _normalize_index(index)
     if not basic and any(isinstance(i, int) and not isinstance(i, bool) for i in index):
         first, second = _split_ints(index)

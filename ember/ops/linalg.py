@@ -15,7 +15,7 @@ class Mm(Function):
     def backward(self, g):
         a, b = self.saved_tensors
         need = self._inputs
-        return (g @ b.T if need[0] else None), (a.T @ g if need[1] else None)
+        return (K.matmul(g, b.T) if need[0] else None), (K.matmul(a.T, g) if need[1] else None)
 
 
 class Bmm(Mm):
@@ -92,8 +92,8 @@ class Addmm(Function):
         gs = g if self.alpha == 1 else g * self.alpha
         return (
             (g if self.beta == 1 else g * self.beta) if need[0] else None,
-            gs @ b.T if need[1] else None,
-            a.T @ gs if need[2] else None,
+            K.matmul(gs, b.T) if need[1] else None,
+            K.matmul(a.T, gs) if need[2] else None,
         )
 
 

@@ -29,14 +29,18 @@ def _int_result(x, dtype):
 
 class Sum(Function):
     def forward(self, x, dim=None, keepdim=False, dtype=None):
+        self.shape, self.keepdim = x.shape, keepdim
+        if dim is None and not keepdim:  # the common full reduction, without axis bookkeeping
+            self.axes = ()
+            return x.sum(dtype=_int_result(x, dtype))
         axes = _axes(dim, x.ndim)
-        self.shape, self.axes, self.keepdim = x.shape, axes, keepdim
+        self.axes = axes
         if dim is not None:
             self._name = "SumBackward1"
         return K.sum(x, axis=axes, keepdims=keepdim, dtype=_int_result(x, dtype))
 
     def backward(self, g):
-        return _expand_back(g, self.shape, self.axes, self.keepdim)
+        return K.broadcast_to(g, self.shape) if not self.axes else _expand_back(g, self.shape, self.axes, self.keepdim)
 
 
 class Mean(Function):
@@ -48,8 +52,11 @@ class Mean(Function):
             self.count *= x.shape[a]
         if dim is not None:
             self._name = "MeanBackward1"
-        out = K.mean(x, axis=axes, keepdims=keepdim, dtype=dtype)
-        return out.astype(x.dtype if dtype is None else dtype, copy=False)
+        # sum / count rather than np.mean: an empty mean is nan without a NumPy warning;
+        # float16 accumulates in float32, like PyTorch
+        acc = dtype if dtype is not None else (K.float32 if x.dtype == K.float16 else None)
+        out = K.sum(x, axis=axes, keepdims=keepdim, dtype=acc) / (self.count or K.nan)
+        return K.asarray(out).astype(x.dtype if dtype is None else dtype, copy=False)
 
     def backward(self, g):
         return _expand_back(g / self.count, self.shape, self.axes, self.keepdim)
