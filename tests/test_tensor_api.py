@@ -570,3 +570,13 @@ def test_print_grad_fn_addmm():
 )
 def test_print_matches_torch(data):
     assert_prints_same(*both(data))
+
+
+def test_numpy_style_axis_and_keepdims_aliases():
+    # seed code: torch.argmax(out, axis=1); PyTorch accepts NumPy's names for dim/keepdim
+    arr = np.random.default_rng(3).standard_normal((3, 4)).astype(np.float32)
+    e, t = ember.tensor(arr), torch.tensor(arr)
+    for fn in (lambda T, x: T.argmax(x, axis=1), lambda T, x: x.sum(axis=0),
+               lambda T, x: x.mean(axis=0, keepdims=True), lambda T, x: T.cat([x, x], axis=1),
+               lambda T, x: x.max(axis=1).values, lambda T, x: x.softmax(axis=1)):
+        np.testing.assert_allclose(fn(ember, e).numpy(), fn(torch, t).numpy(), rtol=1e-6)

@@ -1,4 +1,6 @@
 """Small helpers shared by the op families."""
+import functools
+
 from .._dtype import infer_dtype
 from .._tensor import Tensor, _wrap_dim
 from .. import kernels as K
@@ -37,3 +39,18 @@ def shape_arg(size):
     if len(size) == 1 and not isinstance(size[0], int):
         size = size[0]
     return tuple(int(s) for s in size)
+
+
+def numpy_names(fn):
+    """Accept NumPy's `axis`/`keepdims` spellings for `dim`/`keepdim`, as PyTorch does."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        if kwargs:
+            if "axis" in kwargs:
+                kwargs["dim"] = kwargs.pop("axis")
+            if "keepdims" in kwargs:
+                kwargs["keepdim"] = kwargs.pop("keepdims")
+        return fn(*args, **kwargs)
+
+    return wrapper

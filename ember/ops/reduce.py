@@ -5,7 +5,7 @@ import collections
 from .. import kernels as K
 from .._dtype import get_default_dtype, int64
 from ..autograd.function import Function
-from ._util import Tensor, wrap_dim, wrap_dims
+from ._util import Tensor, numpy_names, wrap_dim, wrap_dims
 
 
 def _axes(dim, ndim):
@@ -383,10 +383,12 @@ def _dt(dtype):
     return None if dtype is None else dtype.np
 
 
+@numpy_names
 def sum(input, dim=None, keepdim=False, *, dtype=None):
     return Sum.apply(input, dim, keepdim, _dt(dtype))
 
 
+@numpy_names
 def mean(input, dim=None, keepdim=False, *, dtype=None):
     d = dtype or input.dtype
     if not d.is_floating_point:
@@ -397,6 +399,7 @@ def mean(input, dim=None, keepdim=False, *, dtype=None):
     return Mean.apply(input, dim, keepdim, _dt(dtype))
 
 
+@numpy_names
 def prod(input, dim=None, keepdim=False, *, dtype=None):
     return Prod.apply(input, dim, keepdim, _dt(dtype))
 
@@ -429,7 +432,7 @@ def _extreme(all_cls, dim_cls, binary, name):
         return _return_type(name)(*dim_cls.apply(input, dim, keepdim))
 
     op.__name__ = name
-    return op
+    return numpy_names(op)
 
 
 def _maximum(a, b):
@@ -448,18 +451,22 @@ max = _extreme(MaxAll, MaxDim, _maximum, "max")
 min = _extreme(MinAll, MinDim, _minimum, "min")
 
 
+@numpy_names
 def amax(input, dim=(), keepdim=False):
     return Amax.apply(input, dim, keepdim)
 
 
+@numpy_names
 def amin(input, dim=(), keepdim=False):
     return Amin.apply(input, dim, keepdim)
 
 
+@numpy_names
 def argmax(input, dim=None, keepdim=False):
     return ArgMax.apply(input, dim, keepdim)
 
 
+@numpy_names
 def argmin(input, dim=None, keepdim=False):
     return ArgMin.apply(input, dim, keepdim)
 
@@ -472,24 +479,29 @@ def _correction(dim, unbiased, correction):
     return dim, correction
 
 
+@numpy_names
 def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
     dim, correction = _correction(dim, unbiased, correction)
     return Var.apply(input, dim, correction, keepdim)
 
 
+@numpy_names
 def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
     dim, correction = _correction(dim, unbiased, correction)
     return Std.apply(input, dim, correction, keepdim)
 
 
+@numpy_names
 def var_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
     return var(input, dim, unbiased, keepdim, correction=correction), mean(input, dim, keepdim)
 
 
+@numpy_names
 def std_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
     return std(input, dim, unbiased, keepdim, correction=correction), mean(input, dim, keepdim)
 
 
+@numpy_names
 def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
     if not input.is_floating_point():
         raise RuntimeError(
@@ -503,28 +515,34 @@ def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
     return Norm.apply(x, float(p), dim, keepdim)
 
 
+@numpy_names
 def logsumexp(input, dim, keepdim=False):
     x = input if input.is_floating_point() else input.to(get_default_dtype())
     return LogSumExp.apply(x, dim, keepdim)
 
 
+@numpy_names
 def softmax(input, dim, dtype=None):
     x = input if dtype is None else input.to(dtype)
     return Softmax.apply(x, dim)
 
 
+@numpy_names
 def log_softmax(input, dim, dtype=None):
     x = input if dtype is None else input.to(dtype)
     return LogSoftmax.apply(x, dim)
 
 
+@numpy_names
 def cumsum(input, dim, *, dtype=None):
     return Cumsum.apply(input, dim, _dt(dtype))
 
 
+@numpy_names
 def all(input, dim=None, keepdim=False):
     return All.apply(input, dim, keepdim)
 
 
+@numpy_names
 def any(input, dim=None, keepdim=False):
     return Any.apply(input, dim, keepdim)

@@ -2,7 +2,7 @@
 from .. import kernels as K
 from .._dtype import result_type_of
 from ..autograd.function import Function
-from ._util import Tensor, shape_arg, wrap_dim, wrap_dims
+from ._util import Tensor, numpy_names, shape_arg, wrap_dim, wrap_dims
 
 
 def _infer_shape(shape, numel):
@@ -257,6 +257,7 @@ def reshape_as(input, other):
     return reshape(input, tuple(other.shape))
 
 
+@numpy_names
 def flatten(input, start_dim=0, end_dim=-1):
     nd = input._data.ndim
     if nd == 0:
@@ -293,6 +294,7 @@ def unflatten(input, dim, sizes):
     return View.apply(input, shape[:d] + sizes + shape[d + 1:])
 
 
+@numpy_names
 def squeeze(input, dim=None):
     shape = input._data.shape
     if dim is None:
@@ -307,6 +309,7 @@ def squeeze(input, dim=None):
     return out
 
 
+@numpy_names
 def unsqueeze(input, dim):
     return Unsqueeze.apply(input, wrap_dim(dim, input._data.ndim + 1))
 
@@ -372,6 +375,7 @@ def broadcast_to(input, size):
     return expand(input, tuple(size))
 
 
+@numpy_names
 def narrow(input, dim, start, length):
     d = wrap_dim(dim, input._data.ndim)
     n = input._data.shape[d]
@@ -383,6 +387,7 @@ def narrow(input, dim, start, length):
     return Narrow.apply(input, d, start, start + length)
 
 
+@numpy_names
 def split(tensor, split_size_or_sections, dim=0):
     d = wrap_dim(dim, tensor._data.ndim)
     n = tensor._data.shape[d]
@@ -405,6 +410,7 @@ def split(tensor, split_size_or_sections, dim=0):
     return tuple(out)
 
 
+@numpy_names
 def chunk(input, chunks, dim=0):
     if chunks <= 0:
         raise RuntimeError(f"chunk expects `chunks` to be greater than 0, got: {chunks}")
@@ -412,6 +418,7 @@ def chunk(input, chunks, dim=0):
     return split(input, max(-(-n // chunks), 1), dim)
 
 
+@numpy_names
 def unbind(input, dim=0):
     d = wrap_dim(dim, input._data.ndim)
     return tuple(Unbind.apply(input, d, i) for i in range(input._data.shape[d]))
@@ -447,6 +454,7 @@ def _check_same_rank(tensors, name):
             raise TypeError(f"expected Tensor as element {i} in argument 0, but got {type(t).__name__}")
 
 
+@numpy_names
 def cat(tensors, dim=0, *, out=None):
     tensors = list(tensors)
     _check_same_rank(tensors, "cat")
@@ -475,9 +483,10 @@ def cat(tensors, dim=0, *, out=None):
     return Cat.apply(*tensors, dim=d, dtype=None if same else dt.np)
 
 
-concat = concatenate = cat
+concat = concatenate = cat  # noqa: E305
 
 
+@numpy_names
 def stack(tensors, dim=0, *, out=None):
     tensors = list(tensors)
     _check_same_rank(tensors, "stack")
