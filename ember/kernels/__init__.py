@@ -17,6 +17,7 @@ from numpy import (  # noqa: F401  (re-exported for ops/)
 from .reference import log_softmax, matmul, sigmoid, softmax  # noqa: F401
 from .conv import *  # noqa: F401,F403  (convolution and pooling kernels)
 from .nn import *  # noqa: F401,F403  (losses, normalisation and other nn kernels)
+from .optim import *  # noqa: F401,F403  (optimizer update rules)
 
 # PyTorch computes log(0) = -inf, 0/0 = nan and overflow to inf silently. NumPy would warn on
 # every such op; an errstate() block per op costs more than many ops themselves, so ember
