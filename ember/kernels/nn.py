@@ -55,6 +55,8 @@ def embedding_backward(grad, indices, num_weights, padding_idx, scale_grad_by_fr
 # -- activations and losses (ember/ops/activation.py, ember/ops/loss.py) --
 import math as _math  # noqa: E402
 
+from .reference import log_softmax as _log_softmax  # noqa: E402
+
 __all__ += [
     "erf", "erfc", "gelu", "gelu_backward", "nll_loss_forward", "nll_loss_backward", "cross_entropy_forward",
     "cross_entropy_backward", "softplus",
@@ -164,9 +166,7 @@ def nll_loss_backward(coef, target, w_t, ignore_index, num_classes):
 def cross_entropy_forward(x, target, weight, ignore_index, label_smoothing):
     """log_softmax over the rows of x (M, C), then nll_loss_forward, mixed with the uniform
     smoothing term when label_smoothing > 0. Returns losses (M,), logp and w_t."""
-    from .reference import log_softmax
-
-    logp = log_softmax(x, 1)
+    logp = _log_softmax(x, 1)
     loss, w_t = nll_loss_forward(logp, target, weight, ignore_index)
     if label_smoothing > 0:
         valid = target != ignore_index

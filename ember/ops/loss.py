@@ -56,7 +56,9 @@ def _broadcast_shape(a, b):
     a, b = (1,) * (n - len(a)) + tuple(a), (1,) * (n - len(b)) + tuple(b)
     for i, (p, q) in enumerate(zip(a, b)):
         if p != q and p != 1 and q != 1:
-            raise RuntimeError(f"The size of tensor a ({p}) must match the size of tensor b ({q}) at non-singleton dimension {i}")
+            raise RuntimeError(
+                f"The size of tensor a ({p}) must match the size of tensor b ({q}) at non-singleton dimension {i}"
+            )
     return tuple(q if p == 1 else p for p, q in zip(a, b))
 
 
@@ -280,7 +282,8 @@ class CrossEntropy(Function):
         self._name = "AddBackward0" if label_smoothing > 0 else _nll_name(x.ndim, reduction)
         self.save_for_backward(logp, t, w_t)
         self.weight = weight  # optional arrays are kept as attributes: saved arrays must be arrays
-        self.shape, self.ignore_index, self.reduction, self.smoothing = x.shape, ignore_index, reduction, label_smoothing
+        self.shape, self.ignore_index, self.reduction = x.shape, ignore_index, reduction
+        self.smoothing = label_smoothing
         return _reduce_rows(loss, w_t, reduction, target.shape if x.ndim > 1 else ())
 
     def backward(self, g):
@@ -369,12 +372,15 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     reduction = _reduction(size_average, reduce, reduction)
     if label_smoothing > 1:
         raise RuntimeError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}")
+    label_smoothing = max(label_smoothing, 0.0)  # PyTorch ignores a negative value
     if input.shape != target.shape:
         _check_class_target(input, target, weight, "log_softmax_lastdim_kernel_impl")
         return CrossEntropy.apply(input, target, weight, ignore_index, reduction, label_smoothing)
     # a target of the input's shape holds class probabilities
     if not target.is_floating_point():
-        raise RuntimeError(f"Expected floating point type for target with class probabilities, got {_word(target.dtype)}")
+        raise RuntimeError(
+            f"Expected floating point type for target with class probabilities, got {_word(target.dtype)}"
+        )
     if ignore_index != -100:
         raise RuntimeError("ignore_index is not supported for floating point target")
     if weight is not None and (weight.ndim != 1 or weight.shape[0] != input.shape[1 if input.ndim > 1 else 0]):

@@ -14,6 +14,7 @@ from .._creation import _rng
 from ..autograd.function import Function
 from .linalg import addmm, matmul, mm
 from .reduce import Norm
+from .shape import Squeeze
 from ._util import Tensor
 
 # -- dropout ----------------------------------------------------------------------------------
@@ -195,6 +196,8 @@ def linear(input, weight, bias=None):
             raise RuntimeError(
                 f"expected m1 and m2 to have the same dtype, but got: {_short(input)} != {_short(weight)}"
             )
+        if input.dim() == 1:  # as a 1-row matrix product, like PyTorch
+            return _SqueezeRow.apply(mm(input.unsqueeze(0), weight.t()), (0,))
         return mm(input, weight.t()) if input.dim() == 2 else matmul(input, weight.t())
     if input.dtype != weight.dtype:
         raise RuntimeError(f"mat1 and mat2 must have the same dtype, but got {_type(input)} and {_type(weight)}")
@@ -205,6 +208,10 @@ def linear(input, weight, bias=None):
         return addmm(bias, input, weight.t())
     out = addmm(bias, input.reshape(rows, in_features), weight.t())
     return out.view(tuple(input.shape[:-1]) + (weight.shape[0],))
+
+
+class _SqueezeRow(Squeeze):
+    _name = "SqueezeBackward4"  # PyTorch's node for the squeeze inside linear of a 1-d input
 
 
 def _short(t):
@@ -423,6 +430,19 @@ def _broadcast_shape(a, b):
     return tuple(shape[::-1])
 
 
+class _FloorValue(Function):
+    """max(x, eps) in value, the identity in gradient: PyTorch clamps the norms of
+    cosine_similarity in place on a clone, outside autograd."""
+
+    _name = "CloneBackward0"
+
+    def forward(self, x, eps):
+        return K.maximum(x, K.asarray(eps, x.dtype))
+
+    def backward(self, g):
+        return g, None
+
+
 def cosine_similarity(x1, x2, dim=1, eps=1e-8):
     """sum over dim of (x1 / max(||x1||, eps)) * (x2 / max(||x2||, eps)), after broadcasting."""
     shape = _broadcast_shape(x1.shape, x2.shape)
@@ -430,8 +450,8 @@ def cosine_similarity(x1, x2, dim=1, eps=1e-8):
         x1 = x1.expand(shape)
     if tuple(x2.shape) != shape:
         x2 = x2.expand(shape)
-    n1 = x1.norm(2, dim, keepdim=True).clamp(min=eps)
-    n2 = x2.norm(2, dim, keepdim=True).clamp(min=eps)
+    n1 = _FloorValue.apply(x1.norm(2, dim, keepdim=True), eps)
+    n2 = _FloorValue.apply(x2.norm(2, dim, keepdim=True), eps)
     return ((x1 / n1) * (x2 / n2)).sum(dim)
 
 

@@ -6,8 +6,9 @@ current lr (a ratio to the previous value), so several schedulers stepping one
 optimizer compose multiplicatively, and the values follow PyTorch's float rounding.
 `step(epoch)` (deprecated in PyTorch) jumps to `epoch` with the closed form instead.
 
-Every scheduler except ReduceLROnPlateau records the first lr as `initial_lr` in each
-group (`base_lrs`), then performs one initial step at construction (epoch 0).
+A scheduler records each group's starting lr as `initial_lr` (its `base_lrs`) and takes one
+initial step at construction (epoch 0); ReduceLROnPlateau, which steps on a metric, does neither,
+and SequentialLR / ChainedScheduler only drive the schedulers they wrap.
 """
 import math
 import types

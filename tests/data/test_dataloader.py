@@ -543,6 +543,19 @@ def test_no_leftovers_after_break_and_del():
     assert_workers_gone(pids)
 
 
+def test_stuck_worker_is_terminated(monkeypatch):
+    import ember.utils.data.dataloader as dataloader
+
+    monkeypatch.setattr(dataloader, "_SHUTDOWN_TIMEOUT", 0.3)
+    it = iter(data.DataLoader(Sleepy(4, 30.0), num_workers=1))
+    pids = worker_pids_of(it)
+    time.sleep(0.2)  # the worker is now inside a 30 s __getitem__
+    start = time.monotonic()
+    del it
+    assert_workers_gone(pids)
+    assert time.monotonic() - start < 2.0
+
+
 def test_iterator_in_a_reference_cycle_is_shut_down_by_gc():
     it = iter(data.DataLoader(Samples(40), batch_size=2, num_workers=2))
     next(it)

@@ -46,7 +46,8 @@ def _run(lib_name, fn_name, arrays, kwargs, grad, upstream):
     (output, [grads of the inputs in `grad`])."""
     lib, F = LIBS[lib_name]
     ts = [_tensor(lib, a, i in grad) for i, a in enumerate(arrays)]
-    kw = {k: (_tensor(lib, v, k in grad) if isinstance(v, np.ndarray) else _dtype_arg(lib, v)) for k, v in kwargs.items()}
+    kw = {k: _tensor(lib, v, k in grad) if isinstance(v, np.ndarray) else _dtype_arg(lib, v)
+          for k, v in kwargs.items()}
     out = getattr(F, fn_name)(*ts, **kw)
     g = upstream(out.shape)
     out.backward(lib.tensor(g.astype(np.float64)).to(out.dtype))
@@ -80,7 +81,8 @@ def _gradcheck(fn_name, arrays, kwargs, grad):
     pos = [i for i in grad if isinstance(i, int)]
     names = [k for k in grad if isinstance(k, str)]
     ts = [_tensor(ember, a, i in pos) for i, a in enumerate(arrays)]
-    kw = {k: (_tensor(ember, v, k in names) if isinstance(v, np.ndarray) else _dtype_arg(ember, v)) for k, v in kwargs.items()}
+    kw = {k: _tensor(ember, v, k in names) if isinstance(v, np.ndarray) else _dtype_arg(ember, v)
+          for k, v in kwargs.items()}
     leaves = [ts[i] for i in pos] + [kw[k] for k in names]
 
     def fn(*xs):
@@ -145,9 +147,24 @@ ACT_IDS = [f"{n}-{'-'.join(f'{k}={v}' for k, v in kw.items())}" for n, kw, _, _ 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("name,kwargs,kinks,shapes", ACTIVATIONS, ids=ACT_IDS)
 def test_activation_matches_torch(name, kwargs, kinks, shapes, dtype):
+    tol = TOL[dtype]
+    if kwargs.get("approximate") == "tanh" and dtype == np.float32:
+        # PyTorch's float32 tanh-GELU gradient forms 1 + tanh(u), which cancels for x near -4 (its error
+        # reaches 1e-6 there); ember's stays within 2e-7 of the float64 value (test below)
+        tol = dict(tol, atol=2e-6)
     for shape in shapes or [(7,), (4, 6), (2, 4, 3, 2)]:
         x = _away(RNG.standard_normal(shape) * 4, kinks).astype(dtype)
-        _compare(name, [x], kwargs, (0,), TOL[dtype])
+        _compare(name, [x], kwargs, (0,), tol)
+
+
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+def test_gelu_float32_is_accurate(approximate):
+    x = np.linspace(-12, 12, 20001)
+    for fn, exact in [(K.gelu, K.gelu(x, approximate)), (lambda v, a: K.gelu_backward(np.ones_like(v), v, a),
+                                                        K.gelu_backward(np.ones_like(x), x, approximate))]:
+        got = fn(x.astype(np.float32), approximate)
+        assert got.dtype == np.float32
+        np.testing.assert_allclose(got, exact, rtol=2e-7, atol=3e-7)
 
 
 @pytest.mark.parametrize("name,kwargs,kinks,shapes", ACTIVATIONS, ids=ACT_IDS)
@@ -186,8 +203,8 @@ INPLACE = [
     ("silu", {"inplace": True}), ("mish", {"inplace": True}), ("hardtanh", {"min_val": -0.5, "inplace": True}),
     ("hardswish", {"inplace": True}), ("hardsigmoid", {"inplace": True}),
     ("threshold", {"threshold": 0.1, "value": 2.0, "inplace": True}),
-    ("relu_", {}), ("elu_", {}), ("leaky_relu_", {}), ("hardtanh_", {}), ("threshold_", {"threshold": 0.1, "value": 2.0}),
-    ("celu_", {}), ("selu_", {}),
+    ("relu_", {}), ("elu_", {}), ("leaky_relu_", {}), ("hardtanh_", {}), ("celu_", {}), ("selu_", {}),
+    ("threshold_", {"threshold": 0.1, "value": 2.0}),
 ]
 
 
@@ -220,7 +237,7 @@ def test_inplace_leaky_relu_with_negative_slope_refuses_backward():
     for lib, F in LIBS.values():
         mid = lib.tensor([1.0, -2.0], requires_grad=True) * 1
         out = F.leaky_relu(mid, -0.1, inplace=True)
-        with pytest.raises(RuntimeError, match="In-place leakyReLu backward calculation is triggered with a negative slope"):
+        with pytest.raises(RuntimeError, match="In-place leakyReLu backward calculation is triggered with a negative"):
             out.sum().backward()
 
 
@@ -307,10 +324,12 @@ LOSSES = [
     ("ce_4d", "cross_entropy", lambda: [_f(2, 5, 3, 2), _with_ignored(_cls(5, 2, 3, 2))], {"weight": W5}, (0,)),
     ("ce_5d", "cross_entropy", lambda: [_f(2, 5, 2, 2, 2), _cls(5, 2, 2, 2, 2)], {"label_smoothing": 0.1}, (0,)),
     ("ce_unbatched", "cross_entropy", lambda: [_f(5), _cls(5)], {"weight": W5}, (0,)),
+    ("ce_negative_smoothing", "cross_entropy", lambda: [_f(6, 5), _cls(5, 6)], {"label_smoothing": -0.2}, (0,)),
     ("ce_uint8", "cross_entropy", lambda: [_f(6, 5), _cls(5, 6).astype(np.uint8)], {}, (0,)),
     ("ce_probs", "cross_entropy", lambda: [_f(4, 5), _p(4, 5)], {}, (0, 1)),
     ("ce_probs_weight", "cross_entropy", lambda: [_f(4, 5), _p(4, 5)], {"weight": W5}, (0, 1, "weight")),
     ("ce_probs_smoothing", "cross_entropy", lambda: [_f(2, 5, 3), _p(2, 5, 3)], {"label_smoothing": 0.2}, (0, 1)),
+    ("ce_probs_negative_smoothing", "cross_entropy", lambda: [_f(4, 5), _p(4, 5)], {"label_smoothing": -0.2}, (0, 1)),
     ("ce_probs_unbatched", "cross_entropy", lambda: [_f(5), _p(5)], {"weight": W5}, (0, 1)),
     ("nll", "nll_loss", lambda: [_logp(6, 5), _cls(5, 6)], {}, (0,)),
     ("nll_weight_ignore", "nll_loss", lambda: [_logp(6, 5), _with_ignored(_cls(5, 6))], {"weight": W5}, (0,)),
@@ -503,82 +522,92 @@ def test_seed_cross_entropy_on_mlp_logits():
 
 
 # -- errors ------------------------------------------------------------------------------------
-def _i(*v):
-    return np.array(v, np.int64)
+class _Make:
+    """Tensors of one library for the error cases: x normal, p in (0, 1) (float32), i int64 values."""
+
+    def __init__(self, lib):
+        self.lib = lib
+
+    def x(self, *shape):
+        return self.lib.tensor(RNG.standard_normal(shape).astype(np.float32))
+
+    def p(self, *shape):
+        return self.lib.tensor(_p(*shape).astype(np.float32))
+
+    def i(self, *values):
+        return self.lib.tensor(np.array(values, np.int64))
+
+    def __call__(self, array):
+        return self.lib.tensor(array)
 
 
-def _x(*shape):
-    return RNG.standard_normal(shape).astype(np.float32)
-
-
-# each case builds its call from (lib, F) and must raise the same exception type and message in both
+# each case calls F through tensors made by `t` and must raise the same exception type and message in both
 ERRORS = [
-    ("ce_float_target", lambda T, F: F.cross_entropy(T.tensor(_x(3, 5)), T.tensor(_x(3)))),
-    ("ce_int32_target", lambda T, F: F.cross_entropy(T.tensor(_x(3, 5)), T.tensor(_i(1, 2, 3).astype(np.int32)))),
-    ("ce_batch", lambda T, F: F.cross_entropy(T.tensor(_x(3, 5)), T.tensor(_i(1, 2, 3, 4)))),
-    ("ce_scalar_target_batch", lambda T, F: F.cross_entropy(T.tensor(_x(3, 5)), T.tensor(np.int64(1)))),
-    ("ce_out_of_bounds", lambda T, F: F.cross_entropy(T.tensor(_x(3, 5)), T.tensor(_i(1, 2, 10)))),
-    ("ce_negative_target", lambda T, F: F.cross_entropy(T.tensor(_x(3, 5)), T.tensor(_i(1, -3, 2)))),
-    ("ce_spatial_target_shape", lambda T, F: F.cross_entropy(T.tensor(_x(2, 5, 3)), T.tensor(_cls(5, 2, 4)))),
-    ("ce_multi_target", lambda T, F: F.cross_entropy(T.tensor(_x(3, 5)), T.tensor(_x(3, 4)))),
-    ("ce_probs_ignore_index", lambda T, F: F.cross_entropy(T.tensor(_x(3, 5)), T.tensor(_x(3, 5)), ignore_index=1)),
-    ("ce_probs_long", lambda T, F: F.cross_entropy(T.tensor(_x(3, 5)), T.tensor(_cls(5, 3, 5)))),
-    ("ce_scalar_input", lambda T, F: F.cross_entropy(T.tensor(np.float32(1.0)), T.tensor(np.int64(0)))),
-    ("ce_weight_size", lambda T, F: F.cross_entropy(T.tensor(_x(3, 5)), T.tensor(_i(1, 2, 3)), weight=T.ones(4))),
-    ("ce_weight_dtype", lambda T, F: F.cross_entropy(T.tensor(_x(3, 5)), T.tensor(_i(1, 2, 3)),
-                                                    weight=T.ones(5, dtype=T.float64))),
-    ("ce_weight_requires_grad", lambda T, F: F.cross_entropy(T.tensor(_x(3, 5)), T.tensor(_i(1, 2, 3)),
-                                                            weight=T.ones(5, requires_grad=True))),
-    ("ce_label_smoothing", lambda T, F: F.cross_entropy(T.tensor(_x(3, 5)), T.tensor(_i(1, 2, 3)), label_smoothing=1.5)),
-    ("ce_integer_input", lambda T, F: F.cross_entropy(T.tensor(_cls(5, 3, 5)), T.tensor(_i(1, 2, 3)))),
-    ("ce_reduction", lambda T, F: F.cross_entropy(T.tensor(_x(3, 5)), T.tensor(_i(1, 2, 3)), reduction="foo")),
-    ("nll_scalar_input", lambda T, F: F.nll_loss(T.tensor(np.float32(1.0)), T.tensor(np.int64(0)))),
-    ("nll_unbatched_target", lambda T, F: F.nll_loss(T.tensor(_x(5)), T.tensor(_i(1, 2)))),
-    ("nll_batch", lambda T, F: F.nll_loss(T.tensor(_x(3, 5)), T.tensor(_i(1, 2)))),
-    ("nll_spatial_out_of_bounds", lambda T, F: F.nll_loss(T.tensor(_x(2, 5, 3)), T.tensor(np.array([[0, 1, 7], [0, 0, 0]])))),
-    ("nll_float_target", lambda T, F: F.nll_loss(T.tensor(_x(2, 5, 3)), T.tensor(_x(2, 3)))),
-    ("nll_integer_input", lambda T, F: F.nll_loss(T.tensor(_cls(5, 3, 5)), T.tensor(_i(1, 2, 3)))),
-    ("mse_reduction", lambda T, F: F.mse_loss(T.tensor(_x(3)), T.tensor(_x(3)), reduction="foo")),
-    ("mse_broadcast", lambda T, F: F.mse_loss(T.tensor(_x(4, 2)), T.tensor(_x(3)))),
-    ("mse_weight_size", lambda T, F: F.mse_loss(T.tensor(_x(4, 2)), T.tensor(_x(4, 2)), weight=T.ones(2))),
-    ("l1_weight_size", lambda T, F: F.l1_loss(T.tensor(_x(4, 2)), T.tensor(_x(4, 2)), weight=T.ones(4, 1))),
-    ("smooth_l1_beta", lambda T, F: F.smooth_l1_loss(T.tensor(_x(3)), T.tensor(_x(3)), beta=-1.0)),
-    ("huber_delta", lambda T, F: F.huber_loss(T.tensor(_x(3)), T.tensor(_x(3)), delta=0.0)),
-    ("bce_size", lambda T, F: F.binary_cross_entropy(T.tensor(_p(3, 1).astype(np.float32)), T.tensor(_p(3).astype(np.float32)))),
-    ("bce_range", lambda T, F: F.binary_cross_entropy(T.tensor(np.array([0.5, 1.5], np.float32)), T.tensor(_p(2).astype(np.float32)))),
-    ("bce_dtype", lambda T, F: F.binary_cross_entropy(T.tensor(_p(3).astype(np.float32)), T.tensor(_p(3)))),
-    ("bce_weight_shape", lambda T, F: F.binary_cross_entropy(T.tensor(_p(3, 2).astype(np.float32)), T.tensor(_p(3, 2).astype(np.float32)),
-                                                           weight=T.ones(3))),
-    ("bce_weight_requires_grad", lambda T, F: F.binary_cross_entropy(T.tensor(_p(3).astype(np.float32)), T.tensor(_p(3).astype(np.float32)),
-                                                                   weight=T.ones(3, requires_grad=True))),
-    ("bce_logits_size", lambda T, F: F.binary_cross_entropy_with_logits(T.tensor(_x(3, 1)), T.tensor(_x(3)))),
-    ("bce_logits_int_target", lambda T, F: F.binary_cross_entropy_with_logits(T.tensor(_x(3)), T.tensor(_i(0, 1, 1)))),
-    ("bce_logits_pos_weight", lambda T, F: F.binary_cross_entropy_with_logits(T.tensor(_x(3, 2)), T.tensor(_x(3, 2)),
-                                                                            pos_weight=T.ones(3))),
-    ("bce_logits_pos_weight_grad", lambda T, F: F.binary_cross_entropy_with_logits(T.tensor(_x(3, 2)), T.tensor(_x(3, 2)),
-                                                                                 pos_weight=T.ones(2, requires_grad=True))),
-    ("soft_margin_shape", lambda T, F: F.soft_margin_loss(T.tensor(_x(3, 1)), T.tensor(_x(3)))),
-    ("soft_margin_target_grad", lambda T, F: F.soft_margin_loss(T.tensor(_x(3)), T.tensor(_x(3), requires_grad=True))),
-    ("kl_reduction", lambda T, F: F.kl_div(T.tensor(_x(3)), T.tensor(_x(3)), reduction="foo")),
-    ("margin_ranking_dims", lambda T, F: F.margin_ranking_loss(T.tensor(_x(3)), T.tensor(_x(3, 1)), T.tensor(_x(3)))),
-    ("cosine_target_2d", lambda T, F: F.cosine_embedding_loss(T.tensor(_x(2, 5)), T.tensor(_x(2, 5)), T.tensor(np.ones((1, 2))))),
-    ("cosine_inputs_3d", lambda T, F: F.cosine_embedding_loss(T.tensor(_x(2, 3, 5)), T.tensor(_x(2, 3, 5)), T.tensor(_i(1, 1)))),
-    ("cosine_size", lambda T, F: F.cosine_embedding_loss(T.tensor(_x(2, 5)), T.tensor(_x(2, 4)), T.tensor(_i(1, 1)))),
-    ("cosine_target_size", lambda T, F: F.cosine_embedding_loss(T.tensor(_x(2, 5)), T.tensor(_x(2, 5)), T.tensor(_i(1, 1, 1)))),
-    ("gaussian_var_size", lambda T, F: F.gaussian_nll_loss(T.tensor(_x(4, 3)), T.tensor(_x(4, 3)), T.ones(1, 1))),
-    ("gaussian_var_negative", lambda T, F: F.gaussian_nll_loss(T.tensor(_x(4, 3)), T.tensor(_x(4, 3)), -T.ones(4, 3))),
-    ("gaussian_reduction", lambda T, F: F.gaussian_nll_loss(T.tensor(_x(4, 3)), T.tensor(_x(4, 3)), T.ones(4, 3), reduction="foo")),
-    ("prelu_channels", lambda T, F: F.prelu(T.tensor(_x(4, 6)), T.ones(4))),
-    ("prelu_unbatched_channels", lambda T, F: F.prelu(T.tensor(_x(6)), T.ones(6))),
-    ("prelu_weight_2d", lambda T, F: F.prelu(T.tensor(_x(4, 6)), T.ones(2, 3))),
-    ("prelu_dtype", lambda T, F: F.prelu(T.tensor(_x(4, 6)), T.ones(6, dtype=T.float64))),
-    ("glu_odd", lambda T, F: F.glu(T.tensor(_x(3, 5)), 1)),
-    ("glu_scalar", lambda T, F: F.glu(T.tensor(np.float32(1.0)))),
-    ("gelu_approximate", lambda T, F: F.gelu(T.tensor(_x(3)), approximate="foo")),
-    ("hardtanh_bounds", lambda T, F: F.hardtanh(T.tensor(_x(3)), 2.0, 1.0)),
-    ("celu_alpha", lambda T, F: F.celu(T.tensor(_x(3)), 0.0)),
-    ("elu_integer", lambda T, F: F.elu(T.tensor(_i(1, -2)))),
-    ("softmax_integer", lambda T, F: F.softmax(T.tensor(_i(1, -2)), 0)),
+    ("ce_float_target", lambda F, t: F.cross_entropy(t.x(3, 5), t.x(3))),
+    ("ce_int32_target", lambda F, t: F.cross_entropy(t.x(3, 5), t(np.array([1, 2, 3], np.int32)))),
+    ("ce_batch", lambda F, t: F.cross_entropy(t.x(3, 5), t.i(1, 2, 3, 4))),
+    ("ce_scalar_target_batch", lambda F, t: F.cross_entropy(t.x(3, 5), t(np.int64(1)))),
+    ("ce_out_of_bounds", lambda F, t: F.cross_entropy(t.x(3, 5), t.i(1, 2, 10))),
+    ("ce_negative_target", lambda F, t: F.cross_entropy(t.x(3, 5), t.i(1, -3, 2))),
+    ("ce_spatial_target_shape", lambda F, t: F.cross_entropy(t.x(2, 5, 3), t(_cls(5, 2, 4)))),
+    ("ce_multi_target", lambda F, t: F.cross_entropy(t.x(3, 5), t.x(3, 4))),
+    ("ce_probs_ignore_index", lambda F, t: F.cross_entropy(t.x(3, 5), t.x(3, 5), ignore_index=1)),
+    ("ce_probs_long", lambda F, t: F.cross_entropy(t.x(3, 5), t(_cls(5, 3, 5)))),
+    ("ce_scalar_input", lambda F, t: F.cross_entropy(t(np.float32(1.0)), t(np.int64(0)))),
+    ("ce_weight_size", lambda F, t: F.cross_entropy(t.x(3, 5), t.i(1, 2, 3), weight=t.lib.ones(4))),
+    ("ce_weight_dtype", lambda F, t: F.cross_entropy(t.x(3, 5), t.i(1, 2, 3),
+                                                    weight=t.lib.ones(5, dtype=t.lib.float64))),
+    ("ce_weight_requires_grad", lambda F, t: F.cross_entropy(t.x(3, 5), t.i(1, 2, 3),
+                                                            weight=t.lib.ones(5, requires_grad=True))),
+    ("ce_label_smoothing", lambda F, t: F.cross_entropy(t.x(3, 5), t.i(1, 2, 3), label_smoothing=1.5)),
+    ("ce_integer_input", lambda F, t: F.cross_entropy(t(_cls(5, 3, 5)), t.i(1, 2, 3))),
+    ("ce_reduction", lambda F, t: F.cross_entropy(t.x(3, 5), t.i(1, 2, 3), reduction="foo")),
+    ("nll_scalar_input", lambda F, t: F.nll_loss(t(np.float32(1.0)), t(np.int64(0)))),
+    ("nll_unbatched_target", lambda F, t: F.nll_loss(t.x(5), t.i(1, 2))),
+    ("nll_batch", lambda F, t: F.nll_loss(t.x(3, 5), t.i(1, 2))),
+    ("nll_spatial_out_of_bounds", lambda F, t: F.nll_loss(t.x(2, 5, 3), t(np.array([[0, 1, 7], [0, 0, 0]])))),
+    ("nll_float_target", lambda F, t: F.nll_loss(t.x(2, 5, 3), t.x(2, 3))),
+    ("nll_integer_input", lambda F, t: F.nll_loss(t(_cls(5, 3, 5)), t.i(1, 2, 3))),
+    ("mse_reduction", lambda F, t: F.mse_loss(t.x(3), t.x(3), reduction="foo")),
+    ("mse_broadcast", lambda F, t: F.mse_loss(t.x(4, 2), t.x(3))),
+    ("mse_weight_size", lambda F, t: F.mse_loss(t.x(4, 2), t.x(4, 2), weight=t.lib.ones(2))),
+    ("l1_weight_size", lambda F, t: F.l1_loss(t.x(4, 2), t.x(4, 2), weight=t.lib.ones(4, 1))),
+    ("smooth_l1_beta", lambda F, t: F.smooth_l1_loss(t.x(3), t.x(3), beta=-1.0)),
+    ("huber_delta", lambda F, t: F.huber_loss(t.x(3), t.x(3), delta=0.0)),
+    ("bce_size", lambda F, t: F.binary_cross_entropy(t.p(3, 1), t.p(3))),
+    ("bce_range", lambda F, t: F.binary_cross_entropy(t(np.array([0.5, 1.5], np.float32)), t.p(2))),
+    ("bce_dtype", lambda F, t: F.binary_cross_entropy(t.p(3), t(_p(3)))),
+    ("bce_weight_shape", lambda F, t: F.binary_cross_entropy(t.p(3, 2), t.p(3, 2), weight=t.lib.ones(3))),
+    ("bce_weight_requires_grad", lambda F, t: F.binary_cross_entropy(t.p(3), t.p(3),
+                                                                   weight=t.lib.ones(3, requires_grad=True))),
+    ("bce_logits_size", lambda F, t: F.binary_cross_entropy_with_logits(t.x(3, 1), t.x(3))),
+    ("bce_logits_int_target", lambda F, t: F.binary_cross_entropy_with_logits(t.x(3), t.i(0, 1, 1))),
+    ("bce_logits_pos_weight", lambda F, t: F.binary_cross_entropy_with_logits(t.x(3, 2), t.x(3, 2),
+                                                                            pos_weight=t.lib.ones(3))),
+    ("bce_logits_pos_weight_grad", lambda F, t: F.binary_cross_entropy_with_logits(
+        t.x(3, 2), t.x(3, 2), pos_weight=t.lib.ones(2, requires_grad=True))),
+    ("soft_margin_shape", lambda F, t: F.soft_margin_loss(t.x(3, 1), t.x(3))),
+    ("soft_margin_target_grad", lambda F, t: F.soft_margin_loss(t.x(3), t.x(3).requires_grad_())),
+    ("kl_reduction", lambda F, t: F.kl_div(t.x(3), t.x(3), reduction="foo")),
+    ("margin_ranking_dims", lambda F, t: F.margin_ranking_loss(t.x(3), t.x(3, 1), t.x(3))),
+    ("cosine_target_2d", lambda F, t: F.cosine_embedding_loss(t.x(2, 5), t.x(2, 5), t(np.ones((1, 2))))),
+    ("cosine_inputs_3d", lambda F, t: F.cosine_embedding_loss(t.x(2, 3, 5), t.x(2, 3, 5), t.i(1, 1))),
+    ("cosine_size", lambda F, t: F.cosine_embedding_loss(t.x(2, 5), t.x(2, 4), t.i(1, 1))),
+    ("cosine_target_size", lambda F, t: F.cosine_embedding_loss(t.x(2, 5), t.x(2, 5), t.i(1, 1, 1))),
+    ("gaussian_var_size", lambda F, t: F.gaussian_nll_loss(t.x(4, 3), t.x(4, 3), t.lib.ones(1, 1))),
+    ("gaussian_var_negative", lambda F, t: F.gaussian_nll_loss(t.x(4, 3), t.x(4, 3), -t.lib.ones(4, 3))),
+    ("gaussian_reduction", lambda F, t: F.gaussian_nll_loss(t.x(4, 3), t.x(4, 3), t.lib.ones(4, 3), reduction="foo")),
+    ("prelu_channels", lambda F, t: F.prelu(t.x(4, 6), t.lib.ones(4))),
+    ("prelu_unbatched_channels", lambda F, t: F.prelu(t.x(6), t.lib.ones(6))),
+    ("prelu_weight_2d", lambda F, t: F.prelu(t.x(4, 6), t.lib.ones(2, 3))),
+    ("prelu_dtype", lambda F, t: F.prelu(t.x(4, 6), t.lib.ones(6, dtype=t.lib.float64))),
+    ("glu_odd", lambda F, t: F.glu(t.x(3, 5), 1)),
+    ("glu_scalar", lambda F, t: F.glu(t(np.float32(1.0)))),
+    ("gelu_approximate", lambda F, t: F.gelu(t.x(3), approximate="foo")),
+    ("hardtanh_bounds", lambda F, t: F.hardtanh(t.x(3), 2.0, 1.0)),
+    ("celu_alpha", lambda F, t: F.celu(t.x(3), 0.0)),
+    ("elu_integer", lambda F, t: F.elu(t.i(1, -2))),
+    ("softmax_integer", lambda F, t: F.softmax(t.i(1, -2), 0)),
 ]
 
 
@@ -588,6 +617,6 @@ def test_errors_match_torch(case):
     for lib_name, (lib, F) in LIBS.items():
         with pytest.raises(Exception) as info, warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            case[1](lib, F)
+            case[1](F, _Make(lib))
         raised[lib_name] = (type(info.value), str(info.value))
     assert raised["ember"] == raised["torch"]

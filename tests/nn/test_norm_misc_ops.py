@@ -197,8 +197,11 @@ def test_group_norm(shape, groups, dtype, affine):
     r = rng("gn", shape, groups, dtype, affine)
     x = randn(r, shape, dtype) * 2 - 1
     w, b = (randn(r, shape[1], dtype), randn(r, shape[1], dtype)) if affine else (None, None)
+    # statistics over a few elements amplify float32 rounding: PyTorch and ember each stay
+    # within ~3e-6 of the float64 result here, not always within 1e-6 of each other
+    tol = dict(rtol=1e-5, atol=1e-5) if dtype == np.float32 else None
     check(lambda x, w, b: EF.group_norm(x, groups, w, b, 1e-3),
-          lambda x, w, b: TF.group_norm(x, groups, w, b, 1e-3), [x, w, b])
+          lambda x, w, b: TF.group_norm(x, groups, w, b, 1e-3), [x, w, b], tol=tol)
 
 
 def test_group_norm_errors():
@@ -310,7 +313,7 @@ def test_feature_dropout_drops_whole_channels(fn, shape, batched):
     out = getattr(EF, fn)(x, 0.4)
     torch_out = getattr(TF, fn)(torch.ones(shape, requires_grad=True), 0.4)
     assert out.grad_fn.name() == type(torch_out.grad_fn).__name__
-    chans = np_(out).reshape((-1 if batched else 1, shape[1 if batched else 0], -1))
+    chans = np_(out).reshape((shape[0] if batched else 1, shape[1 if batched else 0], -1))
     zero = (chans == 0).all(-1)
     assert ((chans != 0).all(-1) | zero).all()  # each channel is kept or dropped as a whole
     assert 0.2 < zero.mean() < 0.6
@@ -344,7 +347,8 @@ def test_alpha_dropout(p):
     t_out = TF.alpha_dropout(torch.tensor(data), p, True).numpy()
     assert out.grad_fn.name() == "AddBackward0"
     o = np_(out)
-    t_drop = np.unique(t_out[np.isclose(t_out, t_out.min())]).min()
+    values, counts = np.unique(t_out, return_counts=True)
+    t_drop = values[counts.argmax()]  # every dropped unit takes this one value
     dropped = np.isclose(o, t_drop, rtol=0, atol=1e-6)
     assert abs(dropped.mean() - p) < 0.01
     t_scale = np.polyfit(data[t_out != t_drop], t_out[t_out != t_drop], 1)
@@ -477,7 +481,7 @@ def test_one_hot():
 
 # -- pad ------------------------------------------------------------------------------------------------------
 PADS = [((2, 3, 5), (1, 2)), ((2, 3, 5), (2, -1)), ((3, 5), (0, 4)), ((2, 3, 4, 5), (1, 2, 3, 0)),
-        ((3, 4, 5), (-1, 2, 1, -2)), ((2, 2, 3, 4, 5), (1, 1, 2, 0, 1, 2)), ((2, 3, 4, 5), (1, 0, 2, 1, 1, 3))]
+        ((3, 4, 5), (-1, 2, 1, -2)), ((2, 2, 3, 4, 5), (1, 1, 2, 0, 1, 2)), ((2, 3, 4, 5), (1, 0, 2, 1, 1, 2))]
 
 
 @pytest.mark.parametrize("mode", ["constant", "reflect", "replicate", "circular"])
@@ -539,7 +543,8 @@ def test_cosine_similarity(shapes, dim):
     check(lambda a, b: EF.cosine_similarity(a, b, dim), lambda a, b: TF.cosine_similarity(a, b, dim), [a, b])
     # below eps each norm is clamped on its own
     tiny = np.array([[1e-9, 0.0], [1e-5, 0.0]]), np.array([[1e-2, 0.0], [1e-5, 0.0]])
-    check(lambda a, b: EF.cosine_similarity(a, b), lambda a, b: TF.cosine_similarity(a, b), list(tiny))
+    check(lambda a, b: EF.cosine_similarity(a, b), lambda a, b: TF.cosine_similarity(a, b), list(tiny),
+          tol=dict(rtol=1e-10, atol=1e-4))  # gradients of order 1e7
     _raises(RuntimeError, "The size of tensor a (3) must match the size of tensor b (5) at non-singleton dimension 0",
             lambda: EF.cosine_similarity(ember.randn(3, 4), ember.randn(5, 4), -1))
 
@@ -577,8 +582,12 @@ INTERP = [("nearest", None), ("nearest-exact", None), ("linear", False), ("linea
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_interpolate_1d(mode, align_corners, cfg, dtype):
     x = randn(rng("interp1", mode, align_corners, cfg, dtype), (2, 3, 5), dtype)
+    # 5 -> 10 by scale 2.1: PyTorch's nearest forward reads floor(i / 2.1) but its backward
+    # sends gradients to i // 2, not the gradient of its own forward; ember's backward follows
+    # its forward (gradcheck below), so only values are compared there
+    consistent = not (mode == "nearest" and cfg.get("scale_factor") == 2.1)
     check(lambda x: EF.interpolate(x, mode=mode, align_corners=align_corners, **cfg),
-          lambda x: TF.interpolate(x, mode=mode, align_corners=align_corners, **cfg), [x])
+          lambda x: TF.interpolate(x, mode=mode, align_corners=align_corners, **cfg), [x], grad=consistent)
 
 
 @pytest.mark.parametrize("mode,align_corners", [("nearest", None), ("nearest-exact", None), ("bilinear", False),
@@ -632,6 +641,7 @@ def test_interpolate_gradcheck():
     gradcheck64(lambda x: EF.interpolate(x, size=7, mode="linear"), x1)
     gradcheck64(lambda x: EF.interpolate(x, size=3, mode="linear", align_corners=True), x1)
     gradcheck64(lambda x: EF.interpolate(x, scale_factor=1.7, mode="nearest"), x1)
+    gradcheck64(lambda x: EF.interpolate(x, scale_factor=2.1, mode="nearest"), x1)
     gradcheck64(lambda x: EF.interpolate(x, size=(5, 3), mode="bilinear"), x2)
     gradcheck64(lambda x: EF.interpolate(x, size=(4, 7), mode="bilinear", align_corners=True), x2)
     gradcheck64(lambda x: EF.interpolate(x, size=(5, 2), mode="nearest-exact"), x2)
@@ -658,5 +668,6 @@ def test_linear_bilinear_embedding_gradcheck():
     gradcheck64(EF.linear, randn(r, (2, 2, 3)), randn(r, (2, 3)), randn(r, 2))
     gradcheck64(EF.linear, randn(r, (2, 2, 3)), randn(r, (2, 3)))
     gradcheck64(EF.bilinear, randn(r, (4, 3)), randn(r, (4, 2)), randn(r, (2, 3, 2)), randn(r, 2))
+    # (padding_idx and scale_grad_by_freq change the gradient on purpose: compared with torch above)
     idx = ember.tensor([[1, 2, 1], [0, 3, 2]])
-    gradcheck64(lambda w: EF.embedding(idx, w, padding_idx=2, scale_grad_by_freq=True), randn(r, (4, 3)))
+    gradcheck64(lambda w: EF.embedding(idx, w), randn(r, (4, 3)))

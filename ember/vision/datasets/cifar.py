@@ -12,6 +12,7 @@ import pickle
 
 import numpy as np
 
+from ...serialization import SAFE_BUILTINS, RestrictedUnpickler, restricted_load
 from .utils import VisionDataset, download_and_extract_archive, to_image
 
 _IMAGE_BYTES = 3 * 32 * 32
@@ -89,45 +90,15 @@ def _frombuffer(buf, dtype, shape, order):
     return _make_array(buf, dtype, tuple(shape), order == "F")
 
 
-def _latin1_encode(obj, encoding="utf-8", errors="strict"):
-    # protocol-2 pickles written by Python 3 spell bytes as _codecs.encode(str, "latin1")
-    if not isinstance(obj, str) or encoding not in ("latin1", "latin-1"):
-        raise pickle.UnpicklingError("_codecs.encode is only allowed for latin1 text")
-    return obj.encode("latin1")
-
-
-def _no_size(cls):
-    def make(*args):
-        if args and isinstance(args[0], int):  # bytes(10**12) would allocate
-            raise pickle.UnpicklingError(f"{cls.__name__}(int) is not allowed")
-        return cls(*args)
-    return make
-
-
-_BATCH_GLOBALS = {
+_BATCH_GLOBALS = dict(SAFE_BUILTINS)
+_BATCH_GLOBALS.update({
     ("numpy.core.multiarray", "_reconstruct"): _reconstruct,
     ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
     ("numpy.core.numeric", "_frombuffer"): _frombuffer,
     ("numpy._core.numeric", "_frombuffer"): _frombuffer,
     ("numpy", "ndarray"): _NDArrayType,
     ("numpy", "dtype"): _Dtype,
-    ("_codecs", "encode"): _latin1_encode,
-}
-for _mod in ("builtins", "__builtin__"):
-    _BATCH_GLOBALS.update({(_mod, "dict"): dict, (_mod, "list"): list, (_mod, "tuple"): tuple,
-                           (_mod, "set"): set, (_mod, "bytes"): _no_size(bytes),
-                           (_mod, "bytearray"): _no_size(bytearray)})
-
-
-class BatchUnpickler(pickle.Unpickler):
-    def find_class(self, module, name):
-        try:
-            return _BATCH_GLOBALS[(module, name)]
-        except KeyError:
-            raise pickle.UnpicklingError(
-                f"refusing to load global '{module}.{name}': CIFAR batches may only contain NumPy arrays, "
-                "lists, dicts and strings"
-            ) from None
+})
 
 
 def _text(x):
@@ -138,12 +109,8 @@ def load_batch(path):
     """The dict in a CIFAR python batch, with str keys and NumPy arrays for array values."""
     with open(path, "rb") as f:
         raw = f.read()
-    try:
-        obj = BatchUnpickler(io.BytesIO(raw), encoding="bytes").load()
-    except (pickle.UnpicklingError, ValueError) as e:
-        raise pickle.UnpicklingError(f"{path}: {e}") from e
-    except Exception as e:  # malformed pickle data (wrong argument types, truncated stream, ...)
-        raise pickle.UnpicklingError(f"{path}: malformed pickle data ({type(e).__name__}: {e})") from e
+    why = "CIFAR batches may only contain NumPy arrays, lists, dicts and strings"
+    obj = restricted_load(RestrictedUnpickler(io.BytesIO(raw), _BATCH_GLOBALS, why, encoding="bytes"), path)
     if not isinstance(obj, dict):
         raise ValueError(f"{path}: expected a dict, found {type(obj).__name__}")
     out = {}
