@@ -553,9 +553,10 @@ _TORCH_GLOBALS.update({
 _TORCH_GLOBALS.update({("torch", name): _StorageType(name, t) for name, t in _TORCH_STORAGES.items()})
 _TORCH_GLOBALS.update({("torch", d.name): d for d in _dtype.ALL})
 _TORCH_GLOBALS[("torch", "bfloat16")] = _dtype.float32  # bfloat16 tensors load widened to float32
-_TORCH_UNSUPPORTED = {"uint16", "uint32", "uint64", "complex32", "complex64", "complex128", "float8_e4m3fn",
-                      "float8_e5m2", "ComplexFloatStorage", "ComplexDoubleStorage", "QInt8Storage", "QUInt8Storage",
-                      "QInt32Storage"}
+_TORCH_UNSUPPORTED = {name: name for name in ("uint16", "uint32", "uint64", "complex32", "complex64", "complex128",
+                                               "float8_e4m3fn", "float8_e5m2")}
+_TORCH_UNSUPPORTED.update({"ComplexFloatStorage": "complex64", "ComplexDoubleStorage": "complex128",
+                           "QInt8Storage": "qint8", "QUInt8Storage": "quint8", "QInt32Storage": "qint32"})
 
 
 class _TorchUnpickler(RestrictedUnpickler):
@@ -567,7 +568,7 @@ class _TorchUnpickler(RestrictedUnpickler):
 
     def find_class(self, module, name):
         if module == "torch" and name in _TORCH_UNSUPPORTED:
-            raise pickle.UnpicklingError(f"tensors of dtype torch.{name.replace('Storage', '')} are not supported by ember")
+            raise pickle.UnpicklingError(f"tensors of dtype torch.{_TORCH_UNSUPPORTED[name]} are not supported by ember")
         return super().find_class(module, name)
 
     def persistent_load(self, pid):

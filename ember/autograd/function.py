@@ -322,6 +322,8 @@ def _saved_versions(saved, args, result):
     """Remember the version of every Tensor whose array was saved, to catch in-place edits."""
     found = []
     for arr in saved:
+        if arr is None:
+            continue
         if arr is result._data:
             found.append((result._vc, result._vc[0], arr, result.grad_fn._name))
             continue

@@ -191,26 +191,27 @@ def _lowest(dtype):
 def max_pool2d(x, kernel_size, stride, padding, dilation, out_size):
     """Max over windows of the last two dims -> (values, int64 flat indices into each H*W plane).
 
-    Ties keep the first maximum in window order and NaN wins, like PyTorch; a window of
-    only -inf points at its first in-bounds element.
+    Ties keep the first maximum in window order and the last NaN wins, like PyTorch; a window
+    holding only -inf points at its first in-bounds element.
     """
     (kh, kw), (sh, sw), (ph, pw), (dh, dw), (oh, ow) = kernel_size, stride, padding, dilation, out_size
     h, w = x.shape[-2:]
     low = _lowest(x.dtype)
-    xp = pad_spatial(x, _pool_pads((h, w), kernel_size, stride, padding, dilation, out_size), low)
-    best = np.full(x.shape[:-2] + (oh, ow), low, x.dtype)
-    # first in-bounds kernel offset of each window: ceil((pad - o * stride) / dilation), at least 0
-    first_h = np.maximum(0, -((np.arange(oh) * sh - ph) // dh))
-    first_w = np.maximum(0, -((np.arange(ow) * sw - pw) // dw))
-    pos = np.broadcast_to((first_h[:, None] * kw + first_w).astype(np.int32), best.shape).copy()
-    nan = x.dtype.kind == "f" and bool(np.isnan(x).any())
-    for i, k in enumerate(itertools.product(range(kh), range(kw))):
-        v = xp[(Ellipsis,) + _tap(k, dilation, stride, out_size)]
-        better = v > best
-        if nan:
-            better |= np.isnan(v)
-        np.copyto(best, v, where=better)
-        np.copyto(pos, i, where=better)
+    pads = _pool_pads((h, w), kernel_size, stride, padding, dilation, out_size)
+    xp = pad_spatial(x, pads, low)
+    # one copy of the windows as (*lead, kh*kw, oh, ow): faster than a loop over kernel positions
+    cols = np.ascontiguousarray(_windows(xp, kernel_size, stride, dilation, out_size))
+    cols = cols.reshape(x.shape[:-2] + (kh * kw, oh, ow))
+    pos = cols.argmax(axis=-3)
+    best = cols.max(axis=-3)
+    if x.dtype.kind == "f" and np.isnan(best).any():  # argmax finds a window's first NaN
+        last = kh * kw - 1 - cols[..., ::-1, :, :].argmax(axis=-3)
+        pos = np.where(np.isnan(best), last, pos)
+    if any(lo or hi for lo, hi in pads):
+        # first in-bounds kernel offset of each window: ceil((pad - o * stride) / dilation), at least 0
+        first_h = np.maximum(0, -((np.arange(oh) * sh - ph) // dh))
+        first_w = np.maximum(0, -((np.arange(ow) * sw - pw) // dw))
+        pos = np.where(best == low, first_h[:, None] * kw + first_w, pos)
     base = (np.arange(oh) * sh - ph)[:, None] * w + (np.arange(ow) * sw - pw)
     offsets = np.array([a * dh * w + b * dw for a in range(kh) for b in range(kw)], np.int64)
     return best, base + offsets[pos]

@@ -6,13 +6,10 @@ import numpy as np
 
 
 def sigmoid(x):
-    # NOTE: 1/(1+exp(-x)) overflows exp for large negative x; split by sign instead
-    out = np.empty_like(x)
-    pos = x >= 0
-    out[pos] = 1 / (1 + np.exp(-x[pos]))
-    ex = np.exp(x[~pos])
-    out[~pos] = ex / (1 + ex)
-    return out
+    # NOTE: 1/(1+exp(-x)) overflows exp for large negative x; with e = exp(-|x|) <= 1 both
+    # branches are stable: 1/(1+e) for x >= 0 and e/(1+e) for x < 0
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1, e) / (1 + e)
 
 
 def softmax(x, axis):

@@ -11,6 +11,7 @@ import warnings
 
 from .. import kernels as K
 from .._creation import _rng
+from ..autograd import grad_mode
 from ..autograd.function import Function
 from .linalg import addmm, matmul, mm
 from .reduce import Norm
@@ -151,12 +152,16 @@ def dropout3d(input, p=0.5, training=True, inplace=False):
 
 
 # -- linear, bilinear -----------------------------------------------------------------------------
-def _dims(shape):
-    return "x".join(str(s) for s in shape)
-
-
 def _type(t):
     return t.dtype.legacy[6:-6]
+
+
+def _short(t):
+    return {"float32": "float", "float64": "double"}.get(t.dtype.name, t.dtype.name)
+
+
+class _SqueezeRow(Squeeze):
+    _name = "SqueezeBackward4"  # PyTorch's node for the squeeze inside linear of a 1-d input
 
 
 def _check_expand(bias, target):
@@ -185,7 +190,7 @@ def linear(input, weight, bias=None):
             raise RuntimeError("mat2 must be a matrix, got 1-D tensor")
         return matmul(input, weight)
     in_features = input.shape[-1]
-    rows = input.numel() // in_features if in_features else math.prod(input.shape[:-1])
+    rows = math.prod(input.shape[:-1])
     if in_features != weight.shape[1]:
         raise RuntimeError(
             f"mat1 and mat2 shapes cannot be multiplied ({rows}x{in_features} and "
@@ -210,14 +215,6 @@ def linear(input, weight, bias=None):
     return out.view(tuple(input.shape[:-1]) + (weight.shape[0],))
 
 
-class _SqueezeRow(Squeeze):
-    _name = "SqueezeBackward4"  # PyTorch's node for the squeeze inside linear of a 1-d input
-
-
-def _short(t):
-    return {"float32": "float", "float64": "double"}.get(t.dtype.name, t.dtype.name)
-
-
 def bilinear(input1, input2, weight, bias=None):
     """out[..., o] = sum_ij input1[..., i] * weight[o, i, j] * input2[..., j] + bias[o]."""
     if input1.dim() != input2.dim():
@@ -231,12 +228,10 @@ def bilinear(input1, input2, weight, bias=None):
     if weight.dim() != 3:
         raise RuntimeError(f"bilinear(): weight must be a 3-D tensor, but got a {weight.dim()}-D tensor")
     out_f, in1, in2 = weight.shape
-    if input1.shape[-1] != in1:
-        raise RuntimeError(f"bilinear(): input1 size does not match weight size: got {input1.shape[-1]} but expected {in1}")
-    if input2.shape[-1] != in2:
-        raise RuntimeError(f"bilinear(): input2 size does not match weight size: got {input2.shape[-1]} but expected {in2}")
-    if bias is not None and bias.shape[0] != out_f:
-        raise RuntimeError(f"bilinear(): bias size does not match weight size: got {bias.shape[0]} but expected {out_f}")
+    for name, got, expected in (("input1", input1.shape[-1], in1), ("input2", input2.shape[-1], in2),
+                                ("bias", None if bias is None else bias.shape[0], out_f)):
+        if got is not None and got != expected:
+            raise RuntimeError(f"bilinear(): {name} size does not match weight size: got {got} but expected {expected}")
     x1 = input1.reshape(-1, in1)
     x2 = input2.reshape(-1, in2)
     # one matrix product: (B, in1) @ (in1, out*in2), then the in2 contraction elementwise
@@ -413,7 +408,10 @@ def pad(input, pad, mode="constant", value=None):
 def normalize(input, p=2.0, dim=1, eps=1e-12, out=None):
     """input / max(||input||_p over dim, eps)."""
     denom = input.norm(p, dim, keepdim=True).clamp(min=eps).expand_as(input)
-    return input / denom
+    if out is None:
+        return input / denom
+    with grad_mode.no_grad():  # out= results are outside autograd, as in PyTorch
+        return out.copy_(input / denom)
 
 
 def _broadcast_shape(a, b):
@@ -610,10 +608,12 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
         raise NotImplementedError(f'"compute_indices_weights_{kind}" not implemented for \'{_type(input)}\'')
     # linear weights in single precision for float16/float32, double for float64 (PyTorch's accumulate type)
     ct = K.float64 if input._data.dtype == K.float64 else K.float32
+    shortcuts = mode == "nearest" and dim == 2
     plans = []
     for i, (n_in, n_out, s) in enumerate(zip(spatial, output_size, scales)):
         if nearest:
-            plans.append((2 + i, n_in, _nearest_index(n_in, n_out, s, mode == "nearest-exact", mode == "nearest" and dim == 2), None, None))
+            index = _nearest_index(n_in, n_out, s, mode == "nearest-exact", shortcuts)
+            plans.append((2 + i, n_in, index, None, None))
         else:
             plans.append((2 + i, n_in) + _linear_index(n_in, n_out, s, align_corners, ct))
     kind = {"nearest": "Nearest", "nearest-exact": "NearestExact", "linear": "Linear", "bilinear": "Bilinear",

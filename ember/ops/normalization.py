@@ -8,6 +8,7 @@ normalised input in backward.
 from .. import kernels as K
 from ..autograd.function import Function
 from ._util import Tensor
+from .nn_misc import pad
 
 
 def _save(node, x, weight, mean, invstd):
@@ -158,7 +159,9 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     if not training and running_mean is None:
         raise RuntimeError("running_mean must be defined in evaluation mode")
     if not isinstance(momentum, (int, float)):
-        raise TypeError(f"batch_norm(): argument 'momentum' (position 7) must be float, not {type(momentum).__name__}")
+        raise TypeError(
+            f"batch_norm(): argument 'momentum' (position 7) must be float, not {type(momentum).__name__}"
+        )
     channels = size[1] if input.dim() > 1 else 0
     for name, t in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight),
                     ("bias", bias)):
@@ -183,10 +186,15 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
         raise ValueError(f"Expected more than 1 spatial element when training, got input size {size}")
     n, c = size[0], size[1]
     flat = input.reshape((1, n * c) + tuple(size[2:]))
-    rep = lambda t: None if t is None else Tensor._make(K.tile(t._data, n))
+
+    def per_instance(t, differentiable):
+        if t is None:
+            return None
+        return t.repeat(n) if differentiable else Tensor._make(K.tile(t._data, n))
+
     out, mean, var = NativeBatchNorm.apply(
-        flat, None if weight is None else weight.repeat(n), None if bias is None else bias.repeat(n),
-        rep(running_mean), rep(running_var), use_input_stats, eps,
+        flat, per_instance(weight, True), per_instance(bias, True), per_instance(running_mean, False),
+        per_instance(running_var, False), use_input_stats, eps,
     )
     if use_input_stats and running_mean is not None:
         count = _numel(size[2:])
@@ -244,8 +252,6 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-05):
 
 def local_response_norm(input, size, alpha=0.0001, beta=0.75, k=1.0):
     """input / (k + alpha * mean of input**2 over `size` neighbouring channels) ** beta."""
-    from .nn_misc import pad
-
     if input.dim() < 3:
         raise ValueError(f"Expected 3D or higher dimensionality input (got {input.dim()} dimensions)")
     if input.numel() == 0:

@@ -533,6 +533,9 @@ def test_normalize(p, dim, dtype):
     x = randn(rng("normalize", p, dim, dtype), (3, 4, 5), dtype)
     x[0, :, 0] = 0  # a zero vector: clamped by eps, gradient through it as in PyTorch
     check(lambda x: EF.normalize(x, p, dim), lambda x: TF.normalize(x, p, dim), [x])
+    out = ember.empty(3, 4, 5, dtype=ember.float32 if dtype == np.float32 else ember.float64)
+    assert EF.normalize(ember.tensor(x), p, dim, out=out) is out
+    np.testing.assert_allclose(out.numpy(), TF.normalize(torch.tensor(x), p, dim).numpy(), **TOL[dtype])
 
 
 @pytest.mark.parametrize("shapes,dim", [(((4, 5), (4, 5)), 1), (((3, 4), (4,)), -1), (((2, 3, 4), (1, 3, 4)), 1),
