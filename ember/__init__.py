@@ -38,7 +38,7 @@ from .ops.indexing import gather, index_select, masked_fill, masked_select, nonz
 from .ops.linalg import addmm, bmm, dot, ger, inner, matmul, mm, mv, outer
 from . import autograd
 from .autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
-from . import nn, optim
+from . import nn, optim, utils
 
 # PyTorch's dtype aliases
 float = float32

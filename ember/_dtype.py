@@ -140,6 +140,8 @@ def can_cast(from_, to):
 
 def infer_dtype(obj):
     """dtype PyTorch infers for nested Python data: bool < int64 < default float."""
+    if isinstance(obj, np.generic):  # NumPy scalars keep their dtype (np.float64 is also a float)
+        return from_numpy_dtype(obj.dtype)
     if isinstance(obj, bool):
         return bool_
     if isinstance(obj, int):
@@ -150,8 +152,8 @@ def infer_dtype(obj):
         best = None
         for item in obj:
             d = infer_dtype(item)
-            if d is not None and (best is None or _category(d) > _category(best)):
-                best = d
+            if d is not None:
+                best = d if best is None else promote_types(best, d)
         return best
     d = getattr(obj, "dtype", None)
     if d is not None:

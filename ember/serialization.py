@@ -424,9 +424,24 @@ class RestrictedUnpickler(pickle.Unpickler):
             raise pickle.UnpicklingError(f"refusing to load global '{module}.{name}': {self._why}") from None
 
 
-def restricted_load(unpickler, source):
-    """unpickler.load(), with every failure on malformed data as pickle.UnpicklingError naming the source."""
+def _scan_pickle(stream):
+    """Walk the opcodes without running them, so that lengths and memo indices declared in
+    the pickle are checked against the data before the C unpickler allocates for them
+    (it would allocate a declared 4 GiB bytes object, or memo table, before reading)."""
+    start, count = stream.tell(), 0
+    for opcode, arg, _ in pickletools.genops(stream):
+        count += 1
+        if opcode.name in ("PUT", "BINPUT", "LONG_BINPUT") and arg > count:
+            raise pickle.UnpicklingError(f"memo index {arg} is out of range")
+    stream.seek(start)
+
+
+def restricted_load(stream, unpickler, source):
+    """unpickler.load() for an unpickler reading `stream` (a seekable file), after checking
+    the pickle's declared sizes; any failure on malformed data is a pickle.UnpicklingError
+    naming the source."""
     try:
+        _scan_pickle(stream)
         return unpickler.load()
     except pickle.UnpicklingError as e:
         raise pickle.UnpicklingError(f"{source}: {e}") from e
@@ -629,9 +644,9 @@ def _load_torch_zip(archive, prefix):
         _check("/" not in key, src, f"bad storage key {key!r:.40}")
         return archive.read(f"{prefix}data/{key}", nbytes)
 
-    data = archive.read(prefix + "data.pkl").tobytes()
+    stream = io.BytesIO(archive.read(prefix + "data.pkl").tobytes())
     storages = _TorchStorages(read_record, byteorder == "big", src)
-    return restricted_load(_TorchUnpickler(io.BytesIO(data), storages), src)
+    return restricted_load(stream, _TorchUnpickler(stream, storages), src)
 
 
 _LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
@@ -643,7 +658,7 @@ def _load_torch_legacy(data, source):
     pickle, the list of storage keys, then each storage as <int64 numel><bytes>."""
     stream = io.BytesIO(data)
     plain = lambda: restricted_load(  # noqa: E731
-        RestrictedUnpickler(stream, SAFE_BUILTINS, "not part of a PyTorch checkpoint header"), source)
+        stream, RestrictedUnpickler(stream, SAFE_BUILTINS, "not part of a PyTorch checkpoint header"), source)
     magic, protocol, sys_info = plain(), plain(), plain()
     _check(magic == _LEGACY_MAGIC and protocol == 1001 and isinstance(sys_info, dict), source,
            "not a PyTorch legacy checkpoint (bad magic number or protocol version)")
@@ -651,7 +666,7 @@ def _load_torch_legacy(data, source):
     start = stream.tell()
     # first pass: learn each storage's type and size (the bytes come after this pickle)
     first = _TorchStorages(lambda key, nbytes: None, big_endian, source)
-    restricted_load(_TorchUnpickler(stream, first), source)
+    restricted_load(stream, _TorchUnpickler(stream, first), source)
     keys = plain()
     _check(isinstance(keys, list) and all(isinstance(k, str) for k in keys), source, "bad storage key list")
     records = {}
@@ -671,7 +686,7 @@ def _load_torch_legacy(data, source):
         return records[key]
 
     stream.seek(start)
-    return restricted_load(_TorchUnpickler(stream, _TorchStorages(read_record, big_endian, source)), source)
+    return restricted_load(stream, _TorchUnpickler(stream, _TorchStorages(read_record, big_endian, source)), source)
 
 
 # == safetensors ==================================================================================

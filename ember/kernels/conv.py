@@ -8,7 +8,9 @@ Convolution is one BLAS matrix product over an im2col buffer laid out as
 (C, *kernel, N, *out): every kernel position is then a (C, N, *out) slab, which
 col2im adds back with one strided add per kernel position (the only Python loop),
 and groups are a leading batch dimension of the product rather than a loop.
-Pooling loops over kernel positions too, each step a whole-array operation.
+Max pooling copies its windows once and reduces them (argmax keeps what backward needs);
+average pooling adds one strided slab per kernel position; adaptive average pooling is
+two matrix products.
 """
 import itertools
 import math
@@ -59,13 +61,17 @@ def _tap(k, dilation, stride, out_size):
     return tuple(slice(i * d, i * d + s * (o - 1) + 1, s) for i, d, s, o in zip(k, dilation, stride, out_size))
 
 
+def _to_columns(nd):
+    """Axis order taking (N, C, *kernel, *out) to the column layout (C, *kernel, N, *out)."""
+    return (1,) + tuple(range(2, 2 + nd)) + (0,) + tuple(range(2 + nd, 2 + 2 * nd))
+
+
 def im2col(x, kernel_size, stride, padding, dilation):
     """(N, C, *S) -> contiguous columns (C, *kernel, N, *out)."""
     xp = pad_spatial(x, padding)
-    nd = len(kernel_size)
     out_size = _out_sizes(xp.shape[2:], kernel_size, stride, dilation)
     view = _windows(xp, kernel_size, stride, dilation, out_size)  # (N, C, *kernel, *out)
-    return np.ascontiguousarray(view.transpose((1,) + tuple(range(2, 2 + nd)) + (0,) + tuple(range(2 + nd, 2 + 2 * nd))))
+    return np.ascontiguousarray(view.transpose(_to_columns(len(kernel_size))))
 
 
 def col2im(cols, shape, kernel_size, stride, padding, dilation):
@@ -163,17 +169,14 @@ def unfold_nd(x, kernel_size, dilation, padding, stride):
     xp = pad_spatial(x, [(p, p) for p in padding])
     out_size = _out_sizes(xp.shape[2:], kernel_size, stride, dilation)
     view = _windows(xp, kernel_size, stride, dilation, out_size)  # (N, C, *kernel, *out)
-    n = x.shape[0]
-    return np.ascontiguousarray(view).reshape(n, x.shape[1] * math.prod(kernel_size), math.prod(out_size))
+    return np.ascontiguousarray(view).reshape(x.shape[0], x.shape[1] * math.prod(kernel_size), math.prod(out_size))
 
 
 def fold_nd(cols, output_size, kernel_size, dilation, padding, stride):
     """(N, C * prod(kernel), L) -> (N, C, *output_size), summing overlaps: unfold_nd's adjoint."""
-    n, nd = cols.shape[0], len(kernel_size)
-    c = cols.shape[1] // math.prod(kernel_size)
+    n, c = cols.shape[0], cols.shape[1] // math.prod(kernel_size)
     out_size = _out_sizes([s + 2 * p for s, p in zip(output_size, padding)], kernel_size, stride, dilation)
-    view = cols.reshape((n, c) + tuple(kernel_size) + out_size)
-    view = view.transpose((1,) + tuple(range(2, 2 + nd)) + (0,) + tuple(range(2 + nd, 2 + 2 * nd)))
+    view = cols.reshape((n, c) + tuple(kernel_size) + out_size).transpose(_to_columns(len(kernel_size)))
     return col2im(view, (n, c) + tuple(output_size), kernel_size, stride, [(p, p) for p in padding], dilation)
 
 
@@ -243,7 +246,7 @@ def _avg_divisor(size, kernel_size, stride, padding, out_size, count_include_pad
 
 
 def _divisor(size, kernel_size, stride, padding, out_size, count_include_pad, divisor_override, dtype):
-    if divisor_override:
+    if divisor_override is not None:
         return divisor_override
     dh, dw = (_avg_divisor(*args, count_include_pad) for args in zip(size, kernel_size, stride, padding, out_size))
     return (dh[:, None] * dw).astype(dtype if dtype.kind == "f" else np.float64)

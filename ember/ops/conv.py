@@ -297,7 +297,7 @@ def unfold(input, kernel_size, dilation=1, padding=0, stride=1):
     if input.ndim < 3:
         raise IndexError(
             f"Dimension out of range (expected to be in range of [{-input.ndim}, {input.ndim - 1}], "
-            f"but got {input.ndim - 1 + (input.ndim == 2)})"
+            f"but got {input.ndim})"
         )
     kernel_size, dilation, padding, stride = _fold_params(kernel_size, dilation, padding, stride)
     if input.ndim > 4 or 0 in input.shape[-3:]:

@@ -270,7 +270,8 @@ def test_shuffle_is_a_reproducible_permutation():
 def test_lengths_samplers_and_collate_fn_match_torch():
     ds = list(range(10))
     configs = [
-        dict(batch_size=3), dict(batch_size=3, drop_last=True), dict(batch_size=None), dict(batch_size=4, shuffle=False),
+        dict(batch_size=3), dict(batch_size=3, drop_last=True), dict(batch_size=None),
+        dict(batch_size=4, shuffle=False),
         dict(batch_size=2, sampler=[9, 1, 5, 3, 7]), dict(batch_sampler=[[1, 2], [0], [9, 8, 7]]),
         dict(batch_size=3, collate_fn=lambda b: [x * 10 for x in b]),
     ]
@@ -294,14 +295,6 @@ def test_batch_size_none_converts_samples():
     assert all(isinstance(a, list) and str(a[0].dtype) == "torch.float64" for a in e)
 
 
-def iterable_error_cases():
-    return [
-        lambda m: m.DataLoader(make_range_dataset(m, 0, 5, False), shuffle=True),
-        lambda m: m.DataLoader(make_range_dataset(m, 0, 5, False), sampler=[1, 2]),
-        lambda m: m.DataLoader(make_range_dataset(m, 0, 5, False), batch_sampler=[[1, 2]]),
-    ]
-
-
 @pytest.mark.parametrize("make", [
     lambda m: m.DataLoader(list(range(10)), shuffle=True, sampler=[1, 2]),
     lambda m: m.DataLoader(list(range(10)), batch_size=2, batch_sampler=[[0, 1]]),
@@ -320,7 +313,10 @@ def iterable_error_cases():
     lambda m: m.DataLoader(list(range(10)), num_workers=1, multiprocessing_context="bogus"),
     lambda m: m.DataLoader(list(range(10)), num_workers=1, multiprocessing_context=3),
     lambda m: setattr(m.DataLoader(list(range(10))), "batch_size", 5),
-] + iterable_error_cases())
+    lambda m: m.DataLoader(make_range_dataset(m, 0, 5, False), shuffle=True),
+    lambda m: m.DataLoader(make_range_dataset(m, 0, 5, False), sampler=[1, 2]),
+    lambda m: m.DataLoader(make_range_dataset(m, 0, 5, False), batch_sampler=[[1, 2]]),
+])
 def test_argument_errors_match_torch(make):
     with pytest.raises(Exception) as te:
         make(tdata)
@@ -345,6 +341,10 @@ def test_get_worker_info_in_main_process():
     assert data.get_worker_info() is None
     batch = next(iter(data.DataLoader(WhoAmI(4), batch_size=4)))
     assert batch["worker"].tolist() == [-1] * 4 and batch["pid"].tolist() == [os.getpid()] * 4
+    info = data._worker.WorkerInfo(id=0, num_workers=1, seed=3, dataset=None)
+    assert repr(info) == "WorkerInfo(id=0, num_workers=1, seed=3, dataset=None)"
+    with pytest.raises(RuntimeError, match="Cannot assign attributes to WorkerInfo objects"):
+        info.id = 1
 
 
 # -- worker processes -------------------------------------------------------------------------
@@ -443,7 +443,8 @@ def test_worker_error_is_reraised_with_traceback(exc_type, bad):
     msg = str(info.value)
     worker = (bad // 2) % 2  # batches are dealt round-robin
     assert msg.startswith(("Caught", "'Caught"))
-    assert f"Caught {exc_type.__name__} in DataLoader worker process {worker}.\nOriginal Traceback (most recent call last):" in msg
+    header = f"Caught {exc_type.__name__} in DataLoader worker process {worker}.\n"
+    assert header + "Original Traceback (most recent call last):" in msg
     assert os.path.basename(__file__) in msg and "in __getitem__" in msg
     assert f"item {bad} is broken" in msg
     # the iterator stays usable after an error, like torch's
@@ -492,15 +493,22 @@ def test_spawn_context():
 
 def test_two_workers_are_faster_than_one_process():
     ds = Sleepy(100, 0.005)  # ~0.5 s of work in one process
-    start = time.perf_counter()
-    serial = [p for b in data.DataLoader(ds, batch_size=4) for p in b.tolist()]
-    serial_time = time.perf_counter() - start
-    start = time.perf_counter()
-    parallel = [p for b in data.DataLoader(ds, batch_size=4, num_workers=2) for p in b.tolist()]
-    parallel_time = time.perf_counter() - start
-    assert set(serial) == {os.getpid()}
-    assert len(set(parallel)) == 2 and os.getpid() not in parallel
-    assert parallel_time < 0.8 * serial_time, (parallel_time, serial_time)
+
+    def timed(**kw):
+        start = time.perf_counter()
+        pids = [p for b in data.DataLoader(ds, batch_size=10, **kw) for p in b.tolist()]
+        return time.perf_counter() - start, pids
+
+    ratios = []
+    for _ in range(3):  # a behavioural check of parallelism: retry if the machine is busy
+        serial_time, serial = timed()
+        parallel_time, parallel = timed(num_workers=2)
+        assert set(serial) == {os.getpid()}
+        assert len(set(parallel)) == 2 and os.getpid() not in parallel
+        ratios.append(parallel_time / serial_time)
+        if ratios[-1] < 0.8:
+            break
+    assert min(ratios) < 0.8, ratios
 
 
 # -- no leftover processes -----------------------------------------------------------------------
@@ -566,7 +574,7 @@ def test_iterator_in_a_reference_cycle_is_shut_down_by_gc():
     start = time.monotonic()
     gc.collect()
     assert_workers_gone(pids)
-    assert time.monotonic() - start < 2.0
+    assert time.monotonic() - start < 4.0
 
 
 def test_no_leftovers_after_keyboard_interrupt():
@@ -584,21 +592,23 @@ def test_no_leftovers_after_keyboard_interrupt():
 
     old = signal.signal(signal.SIGALRM, interrupt)
     try:
-        loader = data.DataLoader(Sleepy(8, 0.5), num_workers=2)
+        it = iter(data.DataLoader(Sleepy(8, 0.5), num_workers=2))
+        pids = worker_pids_of(it)
         with pytest.raises(KeyboardInterrupt):
             signal.setitimer(signal.ITIMER_REAL, 0.2)
-            for batch in loader:
+            for batch in it:
                 pass
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, old)
-    assert multiprocessing.active_children() == []
+    del it
+    assert_workers_gone(pids)
 
 
-def test_worker_count_warning():
-    cpus = len(os.sched_getaffinity(0))
-    with pytest.warns(UserWarning, match=f"This DataLoader will create {cpus + 1} worker processes in total"):
-        assert as_lists(data.DataLoader([1, 2], num_workers=cpus + 1)) == [[1], [2]]
+def test_worker_count_warning(monkeypatch):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})  # pretend to have one CPU
+    with pytest.warns(UserWarning, match="This DataLoader will create 2 worker processes in total"):
+        assert as_lists(data.DataLoader([1, 2], num_workers=2)) == [[1], [2]]
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         list(data.DataLoader([1, 2], num_workers=1))

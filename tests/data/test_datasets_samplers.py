@@ -330,6 +330,7 @@ def test_weighted_random_sampler_statistics():
     assert list(data.WeightedRandomSampler([0, 1], 2, replacement=False)) == list(
         tdata.WeightedRandomSampler([0, 1], 2, replacement=False))
     g1, g2 = ember.Generator().manual_seed(5), ember.Generator().manual_seed(5)
-    assert list(data.WeightedRandomSampler(w, 50, generator=g1)) == list(data.WeightedRandomSampler(w, 50, generator=g2))
+    assert list(data.WeightedRandomSampler(w, 50, generator=g1)) == list(
+        data.WeightedRandomSampler(w, 50, generator=g2))
     ws = data.WeightedRandomSampler(ember.tensor([1, 2]), 3)
     assert ws.weights.tolist() == [1.0, 2.0]

@@ -74,9 +74,13 @@ class DataLoader:
         iterable = isinstance(dataset, IterableDataset)
         if iterable:
             if shuffle not in (False, None):
-                raise ValueError(f"DataLoader with IterableDataset: expected unspecified shuffle option, but got shuffle={shuffle}")
+                raise ValueError(
+                    f"DataLoader with IterableDataset: expected unspecified shuffle option, but got shuffle={shuffle}"
+                )
             if sampler is not None:
-                raise ValueError(f"DataLoader with IterableDataset: expected unspecified sampler option, but got sampler={sampler}")
+                raise ValueError(
+                    f"DataLoader with IterableDataset: expected unspecified sampler option, but got sampler={sampler}"
+                )
             if batch_sampler is not None:
                 raise ValueError(
                     f"DataLoader with IterableDataset: expected unspecified batch_sampler option, but got "
@@ -87,7 +91,9 @@ class DataLoader:
             raise ValueError("sampler option is mutually exclusive with shuffle")
         if batch_sampler is not None:
             if batch_size != 1 or shuffle or sampler is not None or drop_last:
-                raise ValueError("batch_sampler option is mutually exclusive with batch_size, shuffle, sampler, and drop_last")
+                raise ValueError(
+                    "batch_sampler option is mutually exclusive with batch_size, shuffle, sampler, and drop_last"
+                )
             batch_size = None
             drop_last = False
         elif batch_size is None and drop_last:
@@ -211,7 +217,6 @@ class _BaseIter:
                 "'pin_memory' argument is set as true but no accelerator is found, then device pinned memory "
                 "won't be used."
             )
-        self._sampler_iter = iter(self._index_sampler)
 
     def _fetcher_cls(self):
         return _worker._IterableFetcher if self._iterable else _worker._MapFetcher
@@ -229,6 +234,7 @@ class _BaseIter:
 class _SingleProcessIter(_BaseIter):
     def __init__(self, loader):
         super().__init__(loader)
+        self._sampler_iter = iter(self._index_sampler)
         self._fetcher = self._fetcher_cls()(self._dataset, self._auto_collation, self._collate_fn, self._drop_last)
 
     def __next__(self):
@@ -284,7 +290,6 @@ class _MultiProcessIter(_BaseIter):
         self._send_idx = 0
         self._rcvd_idx = 0
         self._task_info = {}
-        self._tasks_outstanding = 0
         self._workers_status = [True] * self._num_workers
         if not first_iter:
             # Persistent workers: drop what is left of the last epoch. Each worker answers
@@ -313,7 +318,6 @@ class _MultiProcessIter(_BaseIter):
             return
         self._index_queues[worker_id].put((self._send_idx, index))
         self._task_info[self._send_idx] = (worker_id,)
-        self._tasks_outstanding += 1
         self._send_idx += 1
 
     def _get_data(self):
@@ -354,7 +358,6 @@ class _MultiProcessIter(_BaseIter):
                 self._rcvd_idx += 1
                 return self._process(data)
             idx, data = self._get_data()
-            self._tasks_outstanding -= 1
             if isinstance(data, _IterableDatasetStopIteration):
                 self._worker_finished(data.worker_id)
                 self._try_put_index()

@@ -110,7 +110,8 @@ def load_batch(path):
     with open(path, "rb") as f:
         raw = f.read()
     why = "CIFAR batches may only contain NumPy arrays, lists, dicts and strings"
-    obj = restricted_load(RestrictedUnpickler(io.BytesIO(raw), _BATCH_GLOBALS, why, encoding="bytes"), path)
+    stream = io.BytesIO(raw)
+    obj = restricted_load(stream, RestrictedUnpickler(stream, _BATCH_GLOBALS, why, encoding="bytes"), path)
     if not isinstance(obj, dict):
         raise ValueError(f"{path}: expected a dict, found {type(obj).__name__}")
     out = {}
