@@ -126,3 +126,39 @@ def test_batch_of_five_and_retain_graph():
     first = enet.fc1.weight.grad.clone()
     loss.backward()
     np.testing.assert_allclose(enet.fc1.weight.grad.numpy(), 2 * first.numpy(), rtol=1e-5)
+
+
+def test_linear_regression_by_sgd_reaches_least_squares():
+    # seed 003: LinearRegressor + TensorDataset + DataLoader(batch_size=8, shuffle=True) + SGD
+    rng = np.random.default_rng(0)
+    N, P = 200, 4
+    X_np = rng.standard_normal((N, P)).astype(np.float32)
+    Y_np = (X_np @ rng.standard_normal((P, 1)) + 0.5 + 0.1 * rng.standard_normal((N, 1))).astype(np.float32)
+    X, Y = ember.tensor(X_np), ember.tensor(Y_np)
+    ember.manual_seed(0)
+
+    class LinearRegressor(ember.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.regressor = ember.nn.Linear(in_features=P, out_features=1, bias=True)
+
+        def forward(self, X):
+            return self.regressor(X)
+
+    lin_reg = LinearRegressor()
+    dataset = ember.utils.data.TensorDataset(X, Y)
+    dataloader = ember.utils.data.DataLoader(dataset, batch_size=8, shuffle=True)
+    loss = ember.nn.MSELoss()
+    optimizer = ember.optim.SGD(lin_reg.parameters(), lr=0.01)
+    for epoch in range(60):
+        for x, y in dataloader:
+            l = loss(lin_reg(x), y)
+            optimizer.zero_grad()
+            l.backward()
+            optimizer.step()
+    with ember.no_grad():
+        final = loss(lin_reg(X), Y).item()
+    A = np.hstack([X_np, np.ones((N, 1), np.float32)]).astype(np.float64)
+    coef = np.linalg.lstsq(A, Y_np.astype(np.float64), rcond=None)[0]
+    least_squares = float(np.mean((A @ coef - Y_np) ** 2))
+    assert final < least_squares * 1.02 + 1e-4, (final, least_squares)

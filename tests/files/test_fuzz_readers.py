@@ -224,6 +224,26 @@ def test_load_safetensors_headers(entries, tail):
     clean(serialization._read_safetensors, np.frombuffer(struct.pack("<Q", len(text)) + text + tail, np.uint8), "x")
 
 
+HOSTILE_PICKLES = [
+    b"\x80\x02B\x00\x00\x00\xf0.",  # BINBYTES declaring 4 GiB
+    b"\x80\x04\x8e" + (2 ** 62).to_bytes(8, "little") + b".",  # BINBYTES8
+    b"\x80\x04\x8d" + (2 ** 40).to_bytes(8, "little") + b".",  # BINUNICODE8
+    b"\x80\x05\x96" + (2 ** 33).to_bytes(8, "little") + b".",  # BYTEARRAY8
+    b"\x80\x02Nr\x00\x00\x00\x10.",  # LONG_BINPUT at index 2**28: a 4 GiB memo table
+    b"\x80\x02Np268435456\n.",  # PUT, same in text
+    b"\x80\x02\x8b\x00\x00\x00\xf0.",  # LONG4 declaring 4 GiB of digits
+]
+
+
+@pytest.mark.parametrize("payload", HOSTILE_PICKLES)
+def test_declared_pickle_sizes_are_checked_before_allocating(folder, payload):
+    clean(cifar.load_batch, write(folder / "hostile", payload))
+    zipped = io.BytesIO()
+    with zipfile.ZipFile(zipped, "w") as zf:
+        zf.writestr("archive/data.pkl", payload)
+    clean(_load_bytes, zipped.getvalue())
+
+
 def test_fuzz_inputs_are_valid_to_begin_with():
     """The unmutated seeds load, so mutations start from real files."""
     assert load(io.BytesIO(EMBER))["n"] == [1, 2.5, None, "s", b"b"]
