@@ -2,8 +2,16 @@
 
 `ops/` reaches arrays only through this namespace (`from .. import kernels as K`):
 NumPy passthroughs for plain array functions, plus the kernels that deserve a
-definition of their own (`reference.py`, vectorised NumPy). A faster backend
-(Numba, or CuPy for another device) replaces names here and nowhere else.
+definition of their own (vectorised NumPy in `reference.py`, `conv.py`, `nn.py`,
+`optim.py`: the definition of correct).
+
+Compiled twins: a family file may list names in `_NUMBA_TWINS`, mapping each to the
+module (`numba_conv`, ...) that holds a Numba version with the same signature. Those
+names are bound here to a stub that, on its first call, imports the Numba module
+(compiling or loading its on-disk cache), rebinds the name to the compiled function
+(or to the NumPy reference when `EMBER_NUMBA=0` or Numba is unavailable) and calls it.
+So `import ember` never imports Numba, and later calls pay no dispatch cost: ops look
+kernels up as `K.name` at call time.
 """
 from numpy import (  # noqa: F401  (re-exported for ops/)
     abs, add, all, allclose, any, argmax, argmin, argsort, array_equal, asarray, broadcast_to, ceil, clip,
@@ -25,3 +33,37 @@ from .optim import *  # noqa: F401,F403  (optimizer update rules)
 import numpy as _np
 
 _np.seterr(divide="ignore", invalid="ignore", over="ignore", under="ignore")
+
+
+def numba_enabled():
+    """False when EMBER_NUMBA=0 asks for the NumPy reference kernels, or Numba is missing."""
+    import importlib.util
+    import os
+
+    return os.environ.get("EMBER_NUMBA", "1") != "0" and importlib.util.find_spec("numba") is not None
+
+
+def _twin_stub(name, reference, module_name):
+    def first_call(*args, **kwargs):
+        fn = reference
+        if numba_enabled():
+            import importlib
+
+            fn = getattr(importlib.import_module(f"{__name__}.{module_name}"), name)
+        globals()[name] = fn
+        return fn(*args, **kwargs)
+
+    first_call.__name__ = name
+    first_call.reference = reference
+    return first_call
+
+
+def _install_twins():
+    from . import conv, nn, optim, reference
+
+    for family in (reference, conv, nn, optim):
+        for name, module_name in getattr(family, "_NUMBA_TWINS", {}).items():
+            globals()[name] = _twin_stub(name, getattr(family, name), module_name)
+
+
+_install_twins()
