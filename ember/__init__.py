@@ -39,6 +39,8 @@ from .ops.linalg import addmm, bmm, dot, ger, inner, matmul, mm, mv, outer
 from . import autograd
 from .autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
 from . import nn, optim, utils
+from .serialization import load, save
+from ._threads import get_num_interop_threads, get_num_threads, set_num_interop_threads, set_num_threads
 
 # PyTorch's dtype aliases
 float = float32

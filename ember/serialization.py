@@ -409,13 +409,20 @@ class _EmberReader:
 
 
 # == loading PyTorch's formats ======================================================================
-class RestrictedUnpickler(pickle.Unpickler):
+class RestrictedUnpickler(pickle._Unpickler):
     """An Unpickler that resolves only the globals in `allowed` ((module, name) -> object);
-    any other global raises pickle.UnpicklingError naming it."""
+    any other global raises pickle.UnpicklingError naming it.
 
-    def __init__(self, file, allowed, why, **kwargs):
+    BUILD (which sets an object's state) is allowed only on fresh instances of
+    `build_types`, never on a shared global; opcodes that make instances of a class
+    (INST, OBJ, NEWOBJ) are refused. Python's pickle implementation is used because its
+    BUILD can be checked; the pickles read here are small next to the tensors' bytes."""
+
+    forbidden = frozenset({"INST", "OBJ", "NEWOBJ", "NEWOBJ_EX"})
+
+    def __init__(self, file, allowed, why, build_types=(), **kwargs):
         super().__init__(file, **kwargs)
-        self._allowed, self._why = allowed, why
+        self._allowed, self._why, self._build_types = allowed, why, tuple(build_types)
 
     def find_class(self, module, name):
         try:
@@ -423,25 +430,36 @@ class RestrictedUnpickler(pickle.Unpickler):
         except (KeyError, TypeError):
             raise pickle.UnpicklingError(f"refusing to load global '{module}.{name}': {self._why}") from None
 
+    def _load_build(self):
+        target = self.stack[-2] if len(self.stack) > 1 else None
+        if type(target) not in self._build_types:
+            raise pickle.UnpicklingError(f"BUILD on a {type(target).__name__} is not allowed")
+        pickle._Unpickler.load_build(self)
 
-def _scan_pickle(stream):
+    dispatch = dict(pickle._Unpickler.dispatch)
+    dispatch[pickle.BUILD[0]] = _load_build
+
+
+def _scan_pickle(stream, forbidden):
     """Walk the opcodes without running them, so that lengths and memo indices declared in
-    the pickle are checked against the data before the C unpickler allocates for them
-    (it would allocate a declared 4 GiB bytes object, or memo table, before reading)."""
+    the pickle are checked against the data before anything is allocated for them (the C
+    unpickler would allocate a declared 4 GiB bytes object or memo table before reading)."""
     start, count = stream.tell(), 0
     for opcode, arg, _ in pickletools.genops(stream):
         count += 1
+        if opcode.name in forbidden:
+            raise pickle.UnpicklingError(f"opcode {opcode.name} is not allowed here")
         if opcode.name in ("PUT", "BINPUT", "LONG_BINPUT") and arg > count:
             raise pickle.UnpicklingError(f"memo index {arg} is out of range")
     stream.seek(start)
 
 
 def restricted_load(stream, unpickler, source):
-    """unpickler.load() for an unpickler reading `stream` (a seekable file), after checking
-    the pickle's declared sizes; any failure on malformed data is a pickle.UnpicklingError
-    naming the source."""
+    """unpickler.load() for a RestrictedUnpickler reading `stream` (seekable), after checking
+    the pickle's opcodes and declared sizes; any failure on malformed data is a
+    pickle.UnpicklingError naming the source."""
     try:
-        _scan_pickle(stream)
+        _scan_pickle(stream, unpickler.forbidden)
         return unpickler.load()
     except pickle.UnpicklingError as e:
         raise pickle.UnpicklingError(f"{source}: {e}") from e
@@ -537,12 +555,15 @@ def _rebuild_parameter(data, requires_grad, backward_hooks, state=None):
     return parameter(data, requires_grad) if parameter is not None else data.requires_grad_(requires_grad)
 
 
-_REBUILDERS = (_rebuild_tensor, _rebuild_tensor_v2, _rebuild_tensor_v3, _rebuild_parameter)
+_REBUILDERS = {name: fn for name, fn in (
+    ("_rebuild_tensor", _rebuild_tensor), ("_rebuild_tensor_v2", _rebuild_tensor_v2),
+    ("_rebuild_tensor_v3", _rebuild_tensor_v3), ("_rebuild_parameter", _rebuild_parameter),
+    ("_rebuild_parameter_with_state", _rebuild_parameter))}
 
 
 def _rebuild_from_type_v2(func, new_type, args, state):
     # torch uses this for tensors carrying Python attributes; the attributes are dropped
-    if func not in _REBUILDERS or new_type is not _TensorType or not isinstance(args, tuple):
+    if func not in _REBUILDERS.values() or new_type is not _TensorType or not isinstance(args, tuple):
         raise pickle.UnpicklingError("_rebuild_from_type_v2 may only rebuild plain tensors")
     return func(*args)
 
@@ -551,12 +572,8 @@ _TORCH_STORAGES = {"FloatStorage": np.float32, "DoubleStorage": np.float64, "Hal
                    "BFloat16Storage": "bfloat16", "LongStorage": np.int64, "IntStorage": np.int32,
                    "ShortStorage": np.int16, "CharStorage": np.int8, "ByteStorage": np.uint8, "BoolStorage": np.bool_}
 _TORCH_GLOBALS = dict(SAFE_BUILTINS)
+_TORCH_GLOBALS.update({("torch._utils", name): f for name, f in _REBUILDERS.items()})
 _TORCH_GLOBALS.update({
-    ("torch._utils", "_rebuild_tensor"): _rebuild_tensor,
-    ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor_v2,
-    ("torch._utils", "_rebuild_tensor_v3"): _rebuild_tensor_v3,
-    ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
-    ("torch._utils", "_rebuild_parameter_with_state"): _rebuild_parameter,
     ("torch._tensor", "_rebuild_from_type_v2"): _rebuild_from_type_v2,
     ("torch", "Tensor"): _TensorType,
     ("torch", "Size"): Size,
@@ -576,14 +593,17 @@ _TORCH_UNSUPPORTED.update({"ComplexFloatStorage": "complex64", "ComplexDoubleSto
 
 class _TorchUnpickler(RestrictedUnpickler):
     def __init__(self, file, storages):
+        # BUILD: torch pickles a state_dict's `_metadata` attribute onto its OrderedDict
         super().__init__(file, _TORCH_GLOBALS,
                          "ember loads only tensors, parameters and plain containers from PyTorch checkpoints "
-                         "(never arbitrary pickled objects)", encoding="utf-8")
+                         "(never arbitrary pickled objects)", build_types=(collections.OrderedDict,),
+                         encoding="utf-8")
         self._storages = storages
 
     def find_class(self, module, name):
         if module == "torch" and name in _TORCH_UNSUPPORTED:
-            raise pickle.UnpicklingError(f"tensors of dtype torch.{_TORCH_UNSUPPORTED[name]} are not supported by ember")
+            dtype = _TORCH_UNSUPPORTED[name]
+            raise pickle.UnpicklingError(f"tensors of dtype torch.{dtype} are not supported by ember")
         return super().find_class(module, name)
 
     def persistent_load(self, pid):
@@ -710,8 +730,8 @@ def _read_safetensors(buf, source):
            "bad __metadata__")
     data, out, widened = buf[8 + n:], {}, False
     for name, info in header.items():
-        _check(isinstance(info, dict) and info.get("dtype") in _ST_DTYPES, source,
-               f"tensor {name!r:.40}: missing or unsupported dtype {info.get('dtype') if isinstance(info, dict) else info!r:.20}")
+        dtype = info.get("dtype") if isinstance(info, dict) else None
+        _check(dtype in _ST_DTYPES, source, f"tensor {name!r:.40}: missing or unsupported dtype {dtype!r:.20}")
         kind, shape, offsets = _ST_DTYPES[info["dtype"]], info.get("shape"), info.get("data_offsets")
         _check(isinstance(shape, list) and len(shape) <= 64 and all(_is_int(s) for s in shape), source,
                f"tensor {name!r:.40}: bad shape")
@@ -719,8 +739,9 @@ def _read_safetensors(buf, source):
                and offsets[0] <= offsets[1] <= data.size, source, f"tensor {name!r:.40}: data offsets outside the file")
         itemsize = 2 if kind == "bfloat16" else np.dtype(kind).itemsize
         count = math.prod(shape)
-        _check(count * itemsize == offsets[1] - offsets[0], source,
-               f"tensor {name!r:.40}: shape {shape} needs {count * itemsize} bytes, offsets span {offsets[1] - offsets[0]}")
+        span = offsets[1] - offsets[0]
+        _check(count * itemsize == span, source,
+               f"tensor {name!r:.40}: shape {shape} needs {count * itemsize} bytes, offsets span {span}")
         raw = data[offsets[0]:offsets[1]]
         if kind == "bfloat16":
             arr, widened = _bfloat16_to_float32(raw), True

@@ -380,7 +380,8 @@ def _pad_array(arr, left, top, right, bottom, fill, mode, h_axis):
 
 
 def pad(img, padding, fill=0, padding_mode="constant"):
-    """Pad the borders (left, top, right, bottom) with a constant or by edge/reflect/symmetric."""
+    """Pad the borders (left, top, right, bottom) with a constant or by edge/reflect/symmetric;
+    negative amounts crop. On tensors the result is a new tensor outside autograd."""
     if not isinstance(fill, (numbers.Number, tuple, list)):
         raise TypeError("Got inappropriate fill arg")
     if padding_mode not in ("constant", "edge", "reflect", "symmetric"):

@@ -242,15 +242,15 @@ def _rezip(data, edit):
 
 
 @pytest.mark.parametrize("edit, message", [
-    (lambda n, b: b.replace(b'"nbytes":48', b'"nbytes":40') if n.endswith("json") else b, "holds 48 bytes, expected 40"),
-    (lambda n, b: b.replace(b'"offset":0', b'"offset":40') if n.endswith("json") else b, "reaches outside its storage"),
-    (lambda n, b: b.replace(b'"float32"', b'"complex"') if n.endswith("json") else b, "unknown dtype"),
-    (lambda n, b: b.replace(b'"version":1', b'"version":9') if n.endswith("json") else b, "newer ember"),
-    (lambda n, b: b[:-5] if n.endswith("json") else b, "unreadable header"),
-    (lambda n, b: b.replace(b'{"tensor":0}', b'{"eval":0}') if n.endswith("json") else b, "unexpected entry"),
-])
+    (lambda b: b.replace(b'"nbytes":48', b'"nbytes":40'), "holds 48 bytes, expected 40"),
+    (lambda b: b.replace(b'"offset":0', b'"offset":40'), "reaches outside its storage"),
+    (lambda b: b.replace(b'"float32"', b'"complex"'), "unknown dtype"),
+    (lambda b: b.replace(b'"version":1', b'"version":9'), "newer ember"),
+    (lambda b: b[:-5], "unreadable header"),
+    (lambda b: b.replace(b'{"tensor":0}', b'{"eval":0}'), "unexpected entry"),
+], ids=["nbytes", "offset", "dtype", "version", "truncated", "tag"])
 def test_damaged_ember_files(edit, message):
-    data = _rezip(_ember_bytes({"w": ember.ones(3, 4)}), edit)
+    data = _rezip(_ember_bytes({"w": ember.ones(3, 4)}), lambda name, b: edit(b) if name.endswith("json") else b)
     with pytest.raises(RuntimeError, match=message):
         load(io.BytesIO(data))
 
@@ -380,6 +380,22 @@ def test_malicious_torch_zip_is_refused(tmp_path):
     by_name = b"\x80\x02cos\nsystem\nq\x00X\x04\x00\x00\x00trueq\x01\x85q\x02Rq\x03."
     with pytest.raises(pickle.UnpicklingError, match="'os.system'"):
         load(io.BytesIO(_torch_zip_with(by_name)))
+
+
+@pytest.mark.parametrize("target, kind", [(b"torch\nfloat32\n", "dtype"), (b"torch\nFloatStorage\n", "_StorageType"),
+                                          (b"collections\nOrderedDict\n", "type")])
+def test_build_on_a_shared_global_is_refused(target, kind):
+    # GLOBAL target; BUILD (None, {"np": 1}): would set target.np = 1 for the whole process
+    payload = b"\x80\x02c" + target + b"N}X\x02\x00\x00\x00npK\x01s\x86b."
+    with pytest.raises(pickle.UnpicklingError, match=f"BUILD on a {kind} is not allowed"):
+        load(io.BytesIO(_torch_zip_with(payload)))
+    assert ember.float32.np == np.float32 and serialization._TORCH_GLOBALS[("torch", "FloatStorage")].np is np.float32
+
+
+def test_state_dict_metadata_survives(tmp_path):
+    torch.save(torch.nn.Linear(2, 2).state_dict(), tmp_path / "l.pt")
+    out = load(tmp_path / "l.pt")
+    assert type(out) is collections.OrderedDict and out._metadata[""]["version"] == 1
 
 
 def test_malicious_legacy_and_subclass_refused(tmp_path):

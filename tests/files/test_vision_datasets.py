@@ -443,6 +443,14 @@ def test_cifar_malicious_pickle_is_refused(tmp_path):
     assert not marker.exists()
 
 
+def test_cifar_build_on_a_global_is_refused(tmp_path):
+    payload = b"\x80\x02cnumpy\nndarray\nN}X\x01\x00\x00\x00xK\x01s\x86b."
+    load = _corrupt_cifar(tmp_path, "data_batch_1", payload)
+    with pytest.raises(pickle.UnpicklingError, match="BUILD on a type is not allowed"):
+        load()
+    assert not hasattr(cifar._NDArrayType, "x")
+
+
 def test_cifar_missing(tmp_path):
     with pytest.raises(RuntimeError, match="cifar-10-batches-py.*cifar-10-batches-bin.*download=True"):
         datasets.CIFAR10(str(tmp_path))
@@ -501,7 +509,7 @@ def test_folder_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="Couldn't find any class folder"):
         datasets.ImageFolder(str(tmp_path))
     _make_folder(tmp_path, {"a/1.png": b"", "b/readme.txt": b""})
-    with pytest.raises(FileNotFoundError, match="Found no valid file for the classes b. Supported extensions are: .jpg"):
+    with pytest.raises(FileNotFoundError, match="Found no valid file for the classes b. Supported extensions are: .jp"):
         datasets.ImageFolder(str(tmp_path))
     assert len(datasets.ImageFolder(str(tmp_path), allow_empty=True)) == 1
     with pytest.raises(ValueError, match="Both extensions and is_valid_file cannot be None or not None"):

@@ -111,7 +111,9 @@ def load_batch(path):
         raw = f.read()
     why = "CIFAR batches may only contain NumPy arrays, lists, dicts and strings"
     stream = io.BytesIO(raw)
-    obj = restricted_load(stream, RestrictedUnpickler(stream, _BATCH_GLOBALS, why, encoding="bytes"), path)
+    # BUILD sets the state of NumPy's arrays and dtypes, here of their stand-ins
+    unpickler = RestrictedUnpickler(stream, _BATCH_GLOBALS, why, build_types=(_Array, _Dtype), encoding="bytes")
+    obj = restricted_load(stream, unpickler, path)
     if not isinstance(obj, dict):
         raise ValueError(f"{path}: expected a dict, found {type(obj).__name__}")
     out = {}

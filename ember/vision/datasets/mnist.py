@@ -114,8 +114,8 @@ class MNIST(VisionDataset):
         for folder in (self.raw_folder, self.root):
             paths = []
             for name in self._split_files():
-                found = [p for p in (os.path.join(folder, name), os.path.join(folder, name + ".gz")) if os.path.isfile(p)]
-                paths.append(found[0] if found else None)
+                found = [p for p in (name, name + ".gz") if os.path.isfile(os.path.join(folder, p))]
+                paths.append(os.path.join(folder, found[0]) if found else None)
             if all(paths):
                 return paths
         return None
@@ -127,12 +127,12 @@ class MNIST(VisionDataset):
         images = read_image_file(image_path)
         labels = read_label_file(label_path)
         if len(labels) != len(images):
-            raise ValueError(f"{label_path}: label count mismatch: {len(labels)} labels for the {len(images)} images in {image_path}")
+            raise ValueError(f"{label_path}: label count mismatch: {len(labels)} labels for the {len(images)} "
+                             f"images in {image_path}")
         bad = np.flatnonzero(labels >= len(self.classes))
         if bad.size:
-            raise ValueError(
-                f"{label_path}: label {labels[bad[0]]} at index {bad[0]} is out of range for {len(self.classes)} classes"
-            )
+            raise ValueError(f"{label_path}: label {labels[bad[0]]} at index {bad[0]} is out of range for "
+                             f"{len(self.classes)} classes")
         return _creation.from_numpy(images), _creation.from_numpy(labels.astype(np.int64))
 
     def download(self):
