@@ -1,10 +1,8 @@
-"""Image transforms with torchvision's API, definitions and reprs, on PIL images (Pillow is
-optional) and ember tensors (..., C, H, W).
+"""The functions behind the transforms, as torchvision's transforms.functional: each works on
+a PIL image (Pillow is optional) or an ember tensor (..., C, H, W).
 
-Random transforms draw from ember's default generator, so `ember.manual_seed` makes a
-pipeline reproducible (the numbers differ from torchvision's).
-
-    transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.1307,), (0.3081,))])
+    from ember.vision.transforms import functional as F
+    F.rotate(F.to_tensor(img), 30)
 """
 import math
 import numbers
@@ -13,19 +11,13 @@ from enum import Enum
 
 import numpy as np
 
-from .. import _creation, _dtype
-from .._tensor import Tensor
+from ... import _creation, _dtype
+from ..._tensor import Tensor
 
 try:
     from PIL import Image
 except ImportError:
     Image = None
-
-__all__ = [
-    "CenterCrop", "Compose", "ConvertImageDtype", "Grayscale", "InterpolationMode", "Lambda", "Normalize", "Pad",
-    "PILToTensor", "RandomApply", "RandomCrop", "RandomHorizontalFlip", "RandomRotation", "RandomVerticalFlip",
-    "Resize", "ToPILImage", "ToTensor",
-]
 
 
 class InterpolationMode(Enum):
@@ -54,10 +46,11 @@ def _interpolation(mode):
                     f"{type(mode).__name__}")
 
 
-def _require_pil():
-    if Image is None:
+def _require_pil(image=Image):
+    """Pillow's Image module (`image`: the caller's reference to it), or an ImportError naming the fix."""
+    if image is None:
         raise ImportError("this transform needs Pillow, which is not installed: pip install pillow")
-    return Image
+    return image
 
 
 def _is_pil(img):
@@ -78,16 +71,6 @@ def _num_channels(img):
     if _is_pil(img):
         return len(img.getbands())
     return 1 if img.ndim == 2 else img.shape[-3]
-
-
-def _setup_size(size, error_msg):
-    if isinstance(size, numbers.Number):
-        return int(size), int(size)
-    if isinstance(size, Sequence) and len(size) == 1:
-        return size[0], size[0]
-    if len(size) != 2:
-        raise ValueError(error_msg)
-    return size
 
 
 # -- conversions ------------------------------------------------------------------------------
@@ -168,62 +151,6 @@ def to_pil_image(pic, mode=None):
     return Image.frombytes(mode, (arr.shape[1], arr.shape[0]), arr.tobytes())
 
 
-class Compose:
-    """Apply transforms one after another."""
-
-    def __init__(self, transforms):
-        self.transforms = transforms
-
-    def __call__(self, img):
-        for t in self.transforms:
-            img = t(img)
-        return img
-
-    def __repr__(self):
-        return type(self).__name__ + "(" + "".join(f"\n    {t}" for t in self.transforms) + "\n)"
-
-
-class _Transform:
-    """torchvision's nn.Module-style transforms: forward(img), called as t(img)."""
-
-    def __call__(self, *args):
-        return self.forward(*args)
-
-    def __repr__(self):
-        return f"{type(self).__name__}()"
-
-
-class ToTensor(_Transform):
-    def forward(self, pic):
-        return to_tensor(pic)
-
-
-class PILToTensor(_Transform):
-    def forward(self, pic):
-        return pil_to_tensor(pic)
-
-
-class ToPILImage(_Transform):
-    def __init__(self, mode=None):
-        self.mode = mode
-
-    def forward(self, pic):
-        return to_pil_image(pic, self.mode)
-
-    def __repr__(self):
-        return f"{type(self).__name__}(" + (f"mode={self.mode}" if self.mode is not None else "") + ")"
-
-
-class Lambda(_Transform):
-    def __init__(self, lambd):
-        if not callable(lambd):
-            raise TypeError(f"Argument lambd should be callable, got {type(lambd).__name__!r}")
-        self.lambd = lambd
-
-    def forward(self, img):
-        return self.lambd(img)
-
-
 # -- normalisation and dtype -----------------------------------------------------------------
 def normalize(tensor, mean, std, inplace=False):
     """(tensor - mean) / std per channel, in the tensor's dtype."""
@@ -246,17 +173,6 @@ def normalize(tensor, mean, std, inplace=False):
     if std.ndim == 1:
         std = std.view(-1, 1, 1)
     return tensor.sub_(mean).div_(std)
-
-
-class Normalize(_Transform):
-    def __init__(self, mean, std, inplace=False):
-        self.mean, self.std, self.inplace = mean, std, inplace
-
-    def forward(self, tensor):
-        return normalize(tensor, self.mean, self.std, self.inplace)
-
-    def __repr__(self):
-        return f"{type(self).__name__}(mean={self.mean}, std={self.std})"
 
 
 def _max_value(dtype):
@@ -288,14 +204,6 @@ def convert_image_dtype(image, dtype=_dtype.float32):
     return image.to(dtype) * factor
 
 
-class ConvertImageDtype(_Transform):
-    def __init__(self, dtype):
-        self.dtype = dtype
-
-    def forward(self, image):
-        return convert_image_dtype(image, self.dtype)
-
-
 def rgb_to_grayscale(img, num_output_channels=1):
     """ITU-R 601-2 luma: 0.2989 R + 0.587 G + 0.114 B."""
     if num_output_channels not in (1, 3):
@@ -317,17 +225,6 @@ def rgb_to_grayscale(img, num_output_channels=1):
     else:
         gray = img.clone()
     return gray.expand(img.shape) if num_output_channels == 3 else gray
-
-
-class Grayscale(_Transform):
-    def __init__(self, num_output_channels=1):
-        self.num_output_channels = num_output_channels
-
-    def forward(self, img):
-        return rgb_to_grayscale(img, self.num_output_channels)
-
-    def __repr__(self):
-        return f"{type(self).__name__}(num_output_channels={self.num_output_channels})"
 
 
 # -- geometry -----------------------------------------------------------------------------------
@@ -403,20 +300,6 @@ def pad(img, padding, fill=0, padding_mode="constant"):
     return Tensor._make(_pad_array(arr, left, top, right, bottom, fill, padding_mode, arr.ndim - 2))
 
 
-class Pad(_Transform):
-    def __init__(self, padding, fill=0, padding_mode="constant"):
-        _padding_ltrb(padding)
-        if padding_mode not in ("constant", "edge", "reflect", "symmetric"):
-            raise ValueError("Padding mode should be either constant, edge, reflect or symmetric")
-        self.padding, self.fill, self.padding_mode = padding, fill, padding_mode
-
-    def forward(self, img):
-        return pad(img, self.padding, self.fill, self.padding_mode)
-
-    def __repr__(self):
-        return f"{type(self).__name__}(padding={self.padding}, fill={self.fill}, padding_mode={self.padding_mode})"
-
-
 def crop(img, top, left, height, width):
     """The (height, width) window at (top, left); parts outside the image are zeros."""
     if _is_pil(img):
@@ -447,82 +330,6 @@ def center_crop(img, output_size):
             return img
     # NOTE: Python's round (half to even), as torchvision
     return crop(img, int(round((h - crop_h) / 2.0)), int(round((w - crop_w) / 2.0)), crop_h, crop_w)
-
-
-class CenterCrop(_Transform):
-    def __init__(self, size):
-        self.size = _setup_size(size, error_msg="Please provide only two dimensions (h, w) for size.")
-
-    def forward(self, img):
-        return center_crop(img, self.size)
-
-    def __repr__(self):
-        return f"{type(self).__name__}(size={self.size})"
-
-
-class RandomCrop(_Transform):
-    def __init__(self, size, padding=None, pad_if_needed=False, fill=0, padding_mode="constant"):
-        self.size = tuple(_setup_size(size, error_msg="Please provide only two dimensions (h, w) for size."))
-        self.padding, self.pad_if_needed, self.fill, self.padding_mode = padding, pad_if_needed, fill, padding_mode
-
-    @staticmethod
-    def get_params(img, output_size):
-        """(top, left, height, width) of a random crop of output_size."""
-        h, w = _size_hw(img)
-        th, tw = output_size
-        if h < th or w < tw:
-            raise ValueError(f"Required crop size {(th, tw)} is larger than input image size {(h, w)}")
-        if w == tw and h == th:
-            return 0, 0, h, w
-        i = int(_creation.randint(0, h - th + 1, size=(1,)).item())
-        j = int(_creation.randint(0, w - tw + 1, size=(1,)).item())
-        return i, j, th, tw
-
-    def forward(self, img):
-        if self.padding is not None:
-            img = pad(img, self.padding, self.fill, self.padding_mode)
-        height, width = _size_hw(img)
-        if self.pad_if_needed and width < self.size[1]:
-            img = pad(img, [self.size[1] - width, 0], self.fill, self.padding_mode)
-        if self.pad_if_needed and height < self.size[0]:
-            img = pad(img, [0, self.size[0] - height], self.fill, self.padding_mode)
-        return crop(img, *self.get_params(img, self.size))
-
-    def __repr__(self):
-        return f"{type(self).__name__}(size={self.size}, padding={self.padding})"
-
-
-class RandomHorizontalFlip(_Transform):
-    def __init__(self, p=0.5):
-        self.p = p
-
-    def forward(self, img):
-        return hflip(img) if float(_creation.rand(1)) < self.p else img
-
-    def __repr__(self):
-        return f"{type(self).__name__}(p={self.p})"
-
-
-class RandomVerticalFlip(RandomHorizontalFlip):
-    def forward(self, img):
-        return vflip(img) if float(_creation.rand(1)) < self.p else img
-
-
-class RandomApply(_Transform):
-    """Apply the list of transforms with probability p."""
-
-    def __init__(self, transforms, p=0.5):
-        self.transforms, self.p = transforms, p
-
-    def forward(self, img):
-        if self.p < float(_creation.rand(1)):
-            return img
-        for t in self.transforms:
-            img = t(img)
-        return img
-
-    def __repr__(self):
-        return type(self).__name__ + f"(\n    p={self.p}" + "".join(f"\n    {t}" for t in self.transforms) + "\n)"
 
 
 # -- resizing -----------------------------------------------------------------------------------
@@ -602,25 +409,6 @@ def resize(img, size, interpolation=InterpolationMode.BILINEAR, max_size=None, a
     return _resize_tensor(img, out_h, out_w, interpolation, antialias)
 
 
-class Resize(_Transform):
-    """Resize to size (h, w), or make the smaller edge `size` keeping the aspect ratio."""
-
-    def __init__(self, size, interpolation=InterpolationMode.BILINEAR, max_size=None, antialias=True):
-        if not isinstance(size, (int, Sequence)):
-            raise TypeError(f"Size should be int or sequence. Got {type(size)}")
-        if isinstance(size, Sequence) and len(size) not in (1, 2):
-            raise ValueError("If size is a sequence, it should have 1 or 2 values")
-        self.size, self.max_size, self.antialias = size, max_size, antialias
-        self.interpolation = _interpolation(interpolation)
-
-    def forward(self, img):
-        return resize(img, self.size, self.interpolation, self.max_size, self.antialias)
-
-    def __repr__(self):
-        return (f"{type(self).__name__}(size={self.size}, interpolation={self.interpolation.value}, "
-                f"max_size={self.max_size}, antialias={self.antialias})")
-
-
 # -- rotation -----------------------------------------------------------------------------------
 def _rotate_tensor(img, angle, interpolation, expand, center, fill):
     h, w = img.shape[-2], img.shape[-1]
@@ -680,38 +468,3 @@ def rotate(img, angle, interpolation=InterpolationMode.NEAREST, expand=False, ce
     if not isinstance(img, Tensor):
         raise TypeError(f"img should be PIL Image or Tensor. Got {type(img)}")
     return _rotate_tensor(img, angle, interpolation, expand, center, 0 if fill is None else fill)
-
-
-class RandomRotation(_Transform):
-    def __init__(self, degrees, interpolation=InterpolationMode.NEAREST, expand=False, center=None, fill=0):
-        if isinstance(degrees, numbers.Number):
-            if degrees < 0:
-                raise ValueError("If degrees is a single number, it must be positive.")
-            degrees = [-degrees, degrees]
-        elif not isinstance(degrees, Sequence) or len(degrees) != 2:
-            raise ValueError("If degrees is a sequence, it must be of len 2.")
-        self.degrees = [float(d) for d in degrees]
-        if center is not None and (not isinstance(center, Sequence) or len(center) != 2):
-            raise ValueError("If center is a sequence, it must be of len 2.")
-        if fill is None:
-            fill = 0
-        elif not isinstance(fill, (Sequence, numbers.Number)):
-            raise TypeError("Fill should be either a sequence or a number.")
-        self.interpolation = _interpolation(interpolation)
-        self.expand, self.center, self.fill = expand, center, fill
-
-    @staticmethod
-    def get_params(degrees):
-        return float(_creation.empty(1).uniform_(float(degrees[0]), float(degrees[1])).item())
-
-    def forward(self, img):
-        return rotate(img, self.get_params(self.degrees), self.interpolation, self.expand, self.center, self.fill)
-
-    def __repr__(self):
-        s = f"{type(self).__name__}(degrees={self.degrees}, interpolation={self.interpolation.value}, " \
-            f"expand={self.expand}"
-        if self.center is not None:
-            s += f", center={self.center}"
-        if self.fill is not None:
-            s += f", fill={self.fill}"
-        return s + ")"
