@@ -231,6 +231,11 @@ class Tensor:
         return self._accum
 
     def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
+        if gradient is None and inputs is None and not create_graph and self.grad_fn is not None \
+                and self._data.size == 1:  # loss.backward(): straight to the engine
+            one = np.array(1, self._data.dtype).reshape(self._data.shape)  # ones_like, 2x faster
+            run_backward([self.grad_fn], [one], bool(retain_graph))
+            return
         from .autograd import backward
 
         backward(self, gradient, retain_graph, create_graph, inputs)

@@ -56,19 +56,20 @@ def run_backward(roots, grads, retain_graph=False, capture=None):
     """
     buffers = {}
     heap = []
+    push, pop = heapq.heappush, heapq.heappop
     for node, g in zip(roots, grads):
         if node in buffers:
             buffers[node] = buffers[node] + g
         else:
             buffers[node] = g
-            heapq.heappush(heap, (-node._seq, id(node), node))
+            push(heap, (-node._seq, id(node), node))
     needed = captured = None
     if capture is not None:
         needed = _needed_nodes(list(buffers), capture)
         captured = [None] * (max(capture.values()) + 1 if capture else 0)
 
     while heap:
-        node = heapq.heappop(heap)[2]
+        node = pop(heap)[2]
         g = buffers.pop(node)
         if node._pre_hooks:
             g = _run_hooks(node._pre_hooks, g)
@@ -100,7 +101,7 @@ def run_backward(roots, grads, retain_graph=False, capture=None):
                 buffers[nxt] = buffers[nxt] + gi
             else:
                 buffers[nxt] = gi
-                heapq.heappush(heap, (-nxt._seq, id(nxt), nxt))
+                push(heap, (-nxt._seq, id(nxt), nxt))
         grads_in = gi = g = None  # drop references so AccumulateGrad can tell if it owns an array
     return captured
 

@@ -131,7 +131,20 @@ class AccumulateGrad(Node):
             # Keep the array itself only when nothing else can see it (the engine's and
             # this frame's references, plus getrefcount's own); otherwise store a copy,
             # since an op may hand the same gradient array to several inputs.
-            owned = g.base is None and g.flags.writeable and sys.getrefcount(g) <= 3
+            base = g.base
+            if base is None:
+                owned = g.flags.writeable and sys.getrefcount(g) <= 3
+            else:
+                # A view covering all of its base in the base's own layout (the transposed-back
+                # weight gradient of x @ w.t()) may hand over the base, if only this view holds
+                # it (the view's and this frame's references, plus getrefcount's own).
+                owned = (
+                    type(base) is np.ndarray and base.base is None and base.shape == g.shape
+                    and base.strides == g.strides and base.dtype == g.dtype and base.flags.writeable
+                    and sys.getrefcount(g) <= 3 and sys.getrefcount(base) <= 3
+                )
+                if owned:
+                    g = base
             leaf._grad = leaf._new_detached(g if owned else g.copy())
         else:
             leaf._grad._data += g
@@ -152,8 +165,9 @@ class Function(Node):
 
     @classmethod
     def apply(cls, *args, **kwargs):
+        # The hot path of every op: one pass over the arguments, Tensor._make and _edge
+        # inlined (a Python call costs about as much as a small NumPy op).
         Tensor = _tensor_cls
-        node = cls()
         record = False
         arrays = []
         for a in args:
@@ -163,22 +177,49 @@ class Function(Node):
                     record = True
             else:
                 arrays.append(a)
-        record = record and grad_mode.enabled and cls.differentiable
+        node = cls()
         out = node.forward(*arrays, **kwargs)
         extra = None
         if type(out) is tuple:  # (differentiable output, non-differentiable extras...)
             out, extra = out[0], out[1:]
-        result = Tensor._make(out, record)
+        if type(out) is not _ndarray:
+            out = _asarray(out)
+        result = _new_object(Tensor)
+        result._data = out
+        result._rg = False
+        result.grad_fn = None
+        result._grad = None
+        result._base = None
+        result._accum = None
         if cls.is_view:
             src = args[0]
             result._vc = src._vc
-            result._base = src if src._base is None else src._base
-            step = (cls, args[1:], kwargs)
-            result._view_chain = (step,) if src._base is None else src._view_chain + (step,)
-        if record:
-            node._seq = next(_seq)
-            node._inputs = [_edge(a) if isinstance(a, Tensor) else False for a in args]
+            if src._base is None:
+                result._base = src
+                result._view_chain = ((cls, args[1:], kwargs),)
+            else:
+                result._base = src._base
+                result._view_chain = src._view_chain + ((cls, args[1:], kwargs),)
+        else:
+            result._vc = [0]
+            result._view_chain = ()
+        if record and grad_mode.enabled and cls.differentiable:
+            result._rg = True
             result.grad_fn = node
+            node._seq = next(_seq)
+            inputs = []
+            for a in args:
+                if not isinstance(a, Tensor):
+                    inputs.append(False)
+                elif a._rg:  # _edge(a)
+                    prev = a.grad_fn
+                    if prev is None:
+                        prev = a._accum if a._accum is not None else a._accumulate_node()
+                    d = a._data
+                    inputs.append((prev, d.shape, d.dtype))
+                else:
+                    inputs.append(None)
+            node._inputs = inputs
             if node._saved:
                 node._saved_versions = _saved_versions(node._saved, args, result)
         if extra is not None:
@@ -328,7 +369,7 @@ def _saved_versions(saved, args, result):
             found.append((result._vc, result._vc[0], arr, result.grad_fn._name))
             continue
         for a in args:
-            if a is not None and getattr(a, "_data", None) is arr:
+            if isinstance(a, _tensor_cls) and a._data is arr:
                 found.append((a._vc, a._vc[0], arr, a.grad_fn._name if a.grad_fn else None))
                 break
     return found
@@ -340,3 +381,4 @@ def _type_name(arr):
     return from_numpy_dtype(arr.dtype).legacy
 
 _tensor_cls = None  # set by ember._tensor to break the import cycle
+_ndarray, _asarray, _new_object = np.ndarray, np.asarray, object.__new__

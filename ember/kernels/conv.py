@@ -25,6 +25,13 @@ __all__ = [
     "max_unpool2d", "max_unpool2d_backward",
 ]
 
+# compiled twins with the same signatures (kernels/__init__.py binds them on first call)
+_NUMBA_TWINS = {
+    "conv_forward": "numba_conv", "conv_backward": "numba_conv",
+    "max_pool2d": "numba_pool", "max_pool2d_backward": "numba_pool", "avg_pool2d": "numba_pool",
+    "avg_pool2d_backward": "numba_pool",
+}
+
 
 # -- padding and sliding windows -------------------------------------------------------------
 def pad_spatial(x, padding, value=0):

@@ -59,7 +59,7 @@ from .reference import log_softmax as _log_softmax  # noqa: E402
 
 __all__ += [
     "erf", "erfc", "gelu", "gelu_backward", "nll_loss_forward", "nll_loss_backward", "cross_entropy_forward",
-    "cross_entropy_backward", "softplus",
+    "cross_entropy_backward", "softplus", "check_targets", "relu_backward",
 ]
 
 # erf(x) = 2/sqrt(pi) * sum_n (-1)^n x^(2n+1) / (n! (2n+1)): 34 terms reach double precision for |x| < 2
@@ -163,9 +163,18 @@ def nll_loss_backward(coef, target, w_t, ignore_index, num_classes):
     return out
 
 
+def check_targets(target, num_classes, ignore_index):
+    """IndexError naming the first class index outside [0, num_classes) that is not ignore_index."""
+    bad = (target != ignore_index) & ((target < 0) | (target >= num_classes))
+    if bad.any():
+        raise IndexError(f"Target {int(target[bad][0])} is out of bounds.")
+
+
 def cross_entropy_forward(x, target, weight, ignore_index, label_smoothing):
     """log_softmax over the rows of x (M, C), then nll_loss_forward, mixed with the uniform
-    smoothing term when label_smoothing > 0. Returns losses (M,), logp and w_t."""
+    smoothing term when label_smoothing > 0. Returns losses (M,), logp and w_t.
+    Checks the targets first (check_targets)."""
+    check_targets(target, x.shape[1], ignore_index)
     logp = _log_softmax(x, 1)
     loss, w_t = nll_loss_forward(logp, target, weight, ignore_index)
     if label_smoothing > 0:
@@ -192,3 +201,58 @@ def cross_entropy_backward(coef, logp, target, w_t, weight, ignore_index, label_
     if label_smoothing > 0:
         out -= spread[:, None] * (1 if weight is None else weight[None, :])
     return out.astype(logp.dtype, copy=False)
+
+
+def relu_backward(grad, out):
+    """grad * (out > 0) for a ReLU output out: the gradient at exactly 0 is 0, like PyTorch's."""
+    return grad * (out > 0)
+
+
+# -- batch normalisation (ember/ops/normalization.py) --
+__all__ += ["batch_norm_forward", "batch_norm_backward"]
+
+
+def batch_norm_forward(x, weight, bias, running_mean, running_var, training, eps):
+    """x (N, C, *S) normalised per channel, then scaled by weight and shifted by bias (each
+    optional, (C,)). Training uses the batch mean and biased variance, eval the running ones.
+    Returns (out, mean (C,), var (C,), invstd (C,))."""
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    if training:
+        mean, var = moments(x, (0,) + tuple(range(2, x.ndim)))
+        mean, var = mean.reshape(-1), var.reshape(-1)
+    else:
+        mean, var = running_mean, running_var
+    invstd = (1 / _np.sqrt(var + eps)).astype(x.dtype, copy=False)
+    out = (x - mean.reshape(shape)) * invstd.reshape(shape)
+    if weight is not None:
+        out = out * weight.reshape(shape)
+    if bias is not None:
+        out = out + bias.reshape(shape)
+    return out, mean, var, invstd
+
+
+def batch_norm_backward(grad, x, weight, mean, invstd, training, needs):
+    """Gradients (input, weight, bias) of batch_norm_forward's output, given its mean and
+    invstd (C,); needs says which to compute (None for the others)."""
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    axes = (0,) + tuple(range(2, x.ndim))
+    xhat = (x - mean.reshape(shape)) * invstd.reshape(shape)
+    gx = gw = gb = None
+    if needs[0]:
+        gxhat = grad if weight is None else grad * weight.reshape(shape)
+        if training:
+            gx = normalize_backward(gxhat, xhat, invstd.reshape(shape), axes)
+        else:
+            gx = gxhat * invstd.reshape(shape)
+    if needs[1]:
+        gw = (grad * xhat).sum(axis=axes)
+    if needs[2]:
+        gb = grad.sum(axis=axes)
+    return gx, gw, gb
+
+
+# compiled twins with the same signatures (kernels/__init__.py binds them on first call)
+_NUMBA_TWINS = {
+    "cross_entropy_forward": "numba_nn", "cross_entropy_backward": "numba_nn", "relu_backward": "numba_nn",
+    "batch_norm_forward": "numba_nn", "batch_norm_backward": "numba_nn",
+}

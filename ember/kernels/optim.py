@@ -5,6 +5,9 @@ import numpy as np
 __all__ = ["sgd_step", "adam_step", "rmsprop_step", "adagrad_step", "adadelta_step", "adamax_step", "nadam_step",
            "radam_step"]
 
+# compiled twins, bit-identical (kernels/__init__.py binds them on first call)
+_NUMBA_TWINS = {"sgd_step": "numba_optim", "adam_step": "numba_optim"}
+
 
 def sgd_step(param, grad, buf, lr, momentum, dampening, weight_decay, nesterov, maximize, first):
     """SGD with momentum/dampening/weight decay/Nesterov. `buf` is the momentum buffer

@@ -19,20 +19,30 @@ def _cast(x, dtype):
 
 # -- arithmetic ------------------------------------------------------------------------
 class Add(Function):
+    alpha = 1
+
     def forward(self, x, y, alpha=1, dtype=None):
-        x, y = _cast(x, dtype), _cast(y, dtype)
+        if dtype is not None:
+            x, y = _cast(x, dtype), _cast(y, dtype)
+        if alpha == 1:
+            return x + y
         self.alpha = alpha
-        return x + y if alpha == 1 else x + y * alpha
+        return x + y * alpha
 
     def backward(self, g):
         return g, (g if self.alpha == 1 else g * self.alpha)
 
 
 class Sub(Function):
+    alpha = 1
+
     def forward(self, x, y, alpha=1, dtype=None):
-        x, y = _cast(x, dtype), _cast(y, dtype)
+        if dtype is not None:
+            x, y = _cast(x, dtype), _cast(y, dtype)
+        if alpha == 1:
+            return x - y
         self.alpha = alpha
-        return x - y if alpha == 1 else x - y * alpha
+        return x - y * alpha
 
     def backward(self, g):
         return g, -g if self.alpha == 1 else -g * self.alpha
@@ -54,7 +64,8 @@ class Rsub(Function):
 
 class Mul(Function):
     def forward(self, x, y, dtype=None):
-        x, y = _cast(x, dtype), _cast(y, dtype)
+        if dtype is not None:
+            x, y = _cast(x, dtype), _cast(y, dtype)
         self.save_for_backward(x, y)
         return x * y
 
@@ -66,7 +77,8 @@ class Mul(Function):
 
 class Div(Function):
     def forward(self, x, y, dtype=None, rounding_mode=None):
-        x, y = _cast(x, dtype), _cast(y, dtype)
+        if dtype is not None:
+            x, y = _cast(x, dtype), _cast(y, dtype)
         if rounding_mode == "floor":
             return K.floor_divide(x, y)
         out = x / y
@@ -279,7 +291,7 @@ class Relu(Function):
 
     def backward(self, g):
         # NOTE: the mask comes from out > 0, so the gradient at exactly 0 is 0 like PyTorch's
-        return g * (self.saved_tensors[0] > 0)
+        return K.relu_backward(g, self.saved_tensors[0])
 
 
 class Abs(Function):
@@ -494,28 +506,34 @@ def _to_float(x):
 
 def _unary(cls):
     def op(input):
-        return cls.apply(_to_float(input))
+        if input._data.dtype.kind in "iub":  # _to_float, inlined for the common float case
+            input = _to_float(input)
+        return cls.apply(input)
 
     op.__name__ = cls.__name__.lower()
     return op
 
 
 def add(input, other, *, alpha=1, out=None):
-    if not is_tensor(input):
+    if not isinstance(input, Tensor):
         input, other = as_tensor_like(input, other), other
     return _binary(Add, input, other, alpha=alpha) if alpha != 1 else _binary(Add, input, other)
 
 
 def _no_bool_sub(a, b):
-    if any(isinstance(v, bool) or (is_tensor(v) and v._data.dtype == bool_.np) for v in (a, b)):
+    if _is_bool(a) or _is_bool(b):
         raise RuntimeError(
             "Subtraction, the `-` operator, with a bool tensor is not supported. If you are trying to "
             "invert a mask, use the `~` or `logical_not()` operator instead."
         )
 
 
+def _is_bool(v):
+    return type(v) is bool or (isinstance(v, Tensor) and v._data.dtype == bool_.np)
+
+
 def sub(input, other, *, alpha=1, out=None):
-    if not is_tensor(input):
+    if not isinstance(input, Tensor):
         return rsub(other, input, alpha=alpha)
     _no_bool_sub(input, other)
     return _binary(Sub, input, other, alpha=alpha) if alpha != 1 else _binary(Sub, input, other)
@@ -529,15 +547,20 @@ def rsub(input, other, *, alpha=1):
 
 
 def mul(input, other, *, out=None):
-    if not is_tensor(input):
+    if not isinstance(input, Tensor):
         input, other = other, input
     return _binary(Mul, input, other)
 
 
 def div(input, other, *, rounding_mode=None, out=None):
-    if not is_tensor(input):
+    if not isinstance(input, Tensor):
         input = as_tensor_like(input, other)
     if rounding_mode is None:
+        xd = input._data.dtype
+        if xd.kind == "f" and (
+            type(other) is float or type(other) is int or (isinstance(other, Tensor) and other._data.dtype == xd)
+        ):
+            return Div.apply(input, other)  # nothing to promote: the result keeps input's float dtype
         dt = result_type_of((input, other))
         if not dt.is_floating_point:  # true division of integers gives the default float
             dt = get_default_dtype()

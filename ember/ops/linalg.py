@@ -15,7 +15,15 @@ class Mm(Function):
     def backward(self, g):
         a, b = self.saved_tensors
         need = self._inputs
-        return (K.matmul(g, b.T) if need[0] else None), (K.matmul(a.T, g) if need[1] else None)
+        return (K.matmul(g, b.T) if need[0] else None), (_grad_mat2(a, b, g) if need[1] else None)
+
+
+def _grad_mat2(a, b, g):
+    """a.T @ g in b's memory order. For b = w.t() (nn.Linear's weight) that is (g.T @ a).T: the
+    gradient then reaches w C-ordered, and AccumulateGrad keeps it without a copy."""
+    if b.flags.f_contiguous and not b.flags.c_contiguous:
+        return K.matmul(g.T, a).T
+    return K.matmul(a.T, g)
 
 
 class Bmm(Mm):
@@ -93,7 +101,7 @@ class Addmm(Function):
         return (
             (g if self.beta == 1 else g * self.beta) if need[0] else None,
             K.matmul(gs, b.T) if need[1] else None,
-            K.matmul(a.T, gs) if need[2] else None,
+            _grad_mat2(a, b, gs) if need[2] else None,
         )
 
 
@@ -132,7 +140,8 @@ def mm(input, mat2):
         raise RuntimeError(
             f"mat1 and mat2 shapes cannot be multiplied ({_dims(input._data.shape)} and {_dims(mat2._data.shape)})"
         )
-    _same_dtype(input, mat2, "self and mat2")
+    if input._data.dtype != mat2._data.dtype:
+        _same_dtype(input, mat2, "self and mat2")
     return Mm.apply(input, mat2)
 
 
@@ -181,6 +190,8 @@ def matmul(input, other):
     if na == 0 or nb == 0:
         raise RuntimeError(f"both arguments to matmul need to be at least 1D, but they are {na}D and {nb}D")
     if na == 2 and nb == 2:
+        if a.shape[1] == b.shape[0] and a.dtype == b.dtype:
+            return Mm.apply(input, other)  # what mm() does once its checks pass
         return mm(input, other)
     if na == 1 and nb == 1:
         return dot(input, other)

@@ -222,12 +222,6 @@ def _unrows(g, shape):
     return K.moveaxis(g.reshape((shape[0],) + tuple(shape[2:]) + (shape[1],)), -1, 1)
 
 
-def _check_bounds(target, num_classes, ignore_index):
-    bad = (target != ignore_index) & ((target < 0) | (target >= num_classes))
-    if bad.any():
-        raise IndexError(f"Target {int(target[bad][0])} is out of bounds.")
-
-
 def _nll_name(ndim, reduction):
     """The top node of PyTorch's graph: NllLoss2d for spatial inputs, reshaped by views
     before (reduced) or after ('none') the kernel unless the input is 4-D."""
@@ -248,7 +242,7 @@ def _row_coef(g, w_t, reduction):
     """d(reduced loss)/d(row loss) for every row."""
     if reduction == "none":
         return g.reshape(-1)
-    return K.broadcast_to(g / w_t.sum() if reduction == "mean" else g, w_t.shape)
+    return K.full(w_t.shape, g / w_t.sum() if reduction == "mean" else g, g.dtype)
 
 
 class NllLoss(Function):
@@ -256,7 +250,7 @@ class NllLoss(Function):
 
     def forward(self, x, target, weight, ignore_index, reduction):
         rows, t = _rows(x), target.reshape(-1).astype(int64.np)
-        _check_bounds(t, rows.shape[1], ignore_index)
+        K.check_targets(t, rows.shape[1], ignore_index)
         loss, w_t = K.nll_loss_forward(rows, t, weight, ignore_index)
         self._name = _nll_name(x.ndim, reduction)
         self.save_for_backward(t, w_t)
@@ -275,9 +269,8 @@ class CrossEntropy(Function):
     """log_softmax and nll_loss fused (class-index targets), with label smoothing."""
 
     def forward(self, x, target, weight, ignore_index, reduction, label_smoothing):
-        rows, t = _rows(x), target.reshape(-1).astype(int64.np)
-        _check_bounds(t, rows.shape[1], ignore_index)
-        loss, logp, w_t = K.cross_entropy_forward(rows, t, weight, ignore_index, label_smoothing)
+        rows, t = _rows(x), target.reshape(-1).astype(int64.np, copy=False)
+        loss, logp, w_t = K.cross_entropy_forward(rows, t, weight, ignore_index, label_smoothing)  # checks t
         # PyTorch adds the smoothing term to the NLL term in a separate node
         self._name = "AddBackward0" if label_smoothing > 0 else _nll_name(x.ndim, reduction)
         self.save_for_backward(logp, t, w_t)

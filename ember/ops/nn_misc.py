@@ -13,9 +13,9 @@ from .. import kernels as K
 from .._creation import _rng
 from ..autograd import grad_mode
 from ..autograd.function import Function
-from .linalg import addmm, matmul, mm
+from .linalg import Addmm, addmm, matmul, mm
 from .reduce import Norm
-from .shape import Squeeze
+from .shape import Squeeze, T
 from ._util import Tensor
 
 # -- dropout ----------------------------------------------------------------------------------
@@ -179,6 +179,10 @@ def _check_expand(bias, target):
 
 def linear(input, weight, bias=None):
     """input @ weight.T + bias; a 2-D input with bias is exactly addmm (AddmmBackward0), as in PyTorch."""
+    x, w = input._data, weight._data
+    if (bias is not None and x.ndim == 2 and w.ndim == 2 and x.shape[1] == w.shape[1]
+            and x.dtype == w.dtype == bias._data.dtype and bias._data.shape == w.shape[:1]):
+        return Addmm.apply(bias, input, T.apply(weight), 1, 1)  # nn.Linear's case, checks passed: addmm
     if input.dim() == 0 or weight.dim() == 0:
         raise RuntimeError(
             f"both arguments to linear need to be at least 1D, but they are {input.dim()}D and {weight.dim()}D"

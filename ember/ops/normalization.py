@@ -43,31 +43,20 @@ class NativeBatchNorm(Function):
     """Statistics per channel (dim 1) over the batch and spatial dims.
 
     Returns (output, batch mean, biased batch variance); the extras feed the running
-    statistics (in eval mode they are the running statistics themselves).
+    statistics (in eval mode they are the running statistics themselves). The kernels do
+    the whole op per channel (kernels/nn.py batch_norm_forward/backward).
     """
 
     def forward(self, x, weight, bias, running_mean, running_var, training, eps):
-        axes = (0,) + tuple(range(2, x.ndim))
-        shape = (1, -1) + (1,) * (x.ndim - 2)
-        if training:
-            mean, var = K.moments(x, axes)
-        else:
-            mean, var = running_mean.reshape(shape), running_var.reshape(shape)
-        invstd = (1 / K.sqrt(var + eps)).astype(x.dtype, copy=False)
-        xhat = (x - mean) * invstd
+        out, mean, var, invstd = K.batch_norm_forward(x, weight, bias, running_mean, running_var, training, eps)
         _save(self, x, weight, mean, invstd)
-        self.axes, self.shape, self.training = axes, shape, training
-        return _affine(xhat, weight, bias, shape), mean.reshape(-1), var.reshape(-1)
+        self.training = training
+        return out, mean, var
 
     def backward(self, g):
         x, weight, mean, invstd = _saved(self)
-        xhat = (x - mean) * invstd
-        gx = None
-        if self._inputs[0]:
-            gxhat = g if weight is None else g * weight.reshape(self.shape)
-            gx = K.normalize_backward(gxhat, xhat, invstd, self.axes) if self.training else gxhat * invstd
-        gw, gb = _affine_grads(self, g, xhat, self.axes, 1)
-        return gx, gw, gb, None, None, None, None
+        return K.batch_norm_backward(g, x, weight, mean, invstd, self.training,
+                                    tuple(bool(e) for e in self._inputs[:3])) + (None,) * 4
 
 
 class NativeLayerNorm(Function):

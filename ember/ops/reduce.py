@@ -32,7 +32,7 @@ class Sum(Function):
         self.shape, self.keepdim = x.shape, keepdim
         if dim is None and not keepdim:  # the common full reduction, without axis bookkeeping
             self.axes = ()
-            return x.sum(dtype=_int_result(x, dtype))
+            return K.add.reduce(x, None, _int_result(x, dtype))  # x.sum(), less one Python frame
         axes = _axes(dim, x.ndim)
         self.axes = axes
         if dim is not None:
@@ -385,7 +385,7 @@ def _dt(dtype):
 
 @numpy_names
 def sum(input, dim=None, keepdim=False, *, dtype=None):
-    return Sum.apply(input, dim, keepdim, _dt(dtype))
+    return Sum.apply(input, dim, keepdim, None if dtype is None else dtype.np)
 
 
 @numpy_names

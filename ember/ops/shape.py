@@ -7,6 +7,8 @@ from ._util import Tensor, numpy_names, shape_arg, wrap_dim, wrap_dims
 
 def _infer_shape(shape, numel):
     """Resolve one -1 in a requested shape, with PyTorch's errors."""
+    if len(shape) == 1 and shape[0] == -1:  # view(-1), the usual flatten
+        return (numel,)
     shape = list(shape)
     if shape.count(-1) > 1:
         raise RuntimeError("only one dimension can be inferred")
@@ -244,8 +246,11 @@ def reshape(input, *shape):
 
 
 def view(input, *shape):
-    if len(shape) == 1 and not isinstance(shape[0], (int, tuple, list)):
-        return input.to(shape[0])  # view(dtype) on same-size dtypes is rare; treat as a cast
+    if len(shape) == 1:
+        if type(shape[0]) is int:  # view(-1): already the tuple of ints View takes
+            return View.apply(input, shape)
+        if not isinstance(shape[0], (int, tuple, list)):
+            return input.to(shape[0])  # view(dtype) on same-size dtypes is rare; treat as a cast
     return View.apply(input, shape_arg(shape))
 
 
