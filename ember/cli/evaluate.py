@@ -9,7 +9,8 @@ def add_parser(subparsers):
     p.add_argument("checkpoint", metavar="CHECKPOINT", help="best.pt or last.pt from a training run")
     p.add_argument("--data-dir", metavar="DIR", help="dataset folder (default: the one the run used)")
     p.add_argument("--split", choices=("test", "train"), default="test", help="which split to score (default test)")
-    p.add_argument("--batch-size", type=_common.int_at_least(1), default=1000, help="samples per forward pass (default 1000)")
+    p.add_argument("--batch-size", type=_common.int_at_least(1), default=1000, metavar="N",
+                   help="samples per forward pass (default 1000)")
     p.set_defaults(run=run)
     return p
 

@@ -21,7 +21,8 @@ def add_parser(subparsers):
                     "image file such as t10k-images-idx3-ubyte.gz.")
     p.add_argument("checkpoint", metavar="CHECKPOINT", help="best.pt or last.pt from a training run")
     p.add_argument("inputs", metavar="INPUT", nargs="+", help="image file or idx:PATH:INDEX")
-    p.add_argument("--top", type=_common.int_at_least(1), default=1, help="how many classes to list per input (default 1)")
+    p.add_argument("--top", type=_common.int_at_least(1), default=1, metavar="K",
+                   help="how many classes to list per input (default 1)")
     p.add_argument("--invert", action="store_true",
                    help="invert image files first (dark object on a light background, unlike MNIST's)")
     p.set_defaults(run=run)

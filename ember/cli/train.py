@@ -59,8 +59,10 @@ def add_parser(subparsers):
     p.add_argument("--data-dir", metavar="DIR",
                    help="folder with the dataset's files (default: /usr/share/datasets/fashion-mnist for "
                         "fashion-mnist, ./data for the others)")
-    p.add_argument("--epochs", metavar="N", type=int_at_least(1), help=f"passes over the training set (default {d['epochs']})")
-    p.add_argument("--batch-size", metavar="N", type=int_at_least(1), help=f"samples per step (default {d['batch_size']})")
+    p.add_argument("--epochs", metavar="N", type=int_at_least(1),
+                   help=f"passes over the training set (default {d['epochs']})")
+    p.add_argument("--batch-size", metavar="N", type=int_at_least(1),
+                   help=f"samples per step (default {d['batch_size']})")
     p.add_argument("--lr", type=float_in(0, None, low_open=True),
                    help="learning rate (peak lr for onecycle; default 0.05 for sgd/nesterov, 0.001 for "
                         "adam/adamw/rmsprop, 0.01 for adagrad)")
@@ -82,9 +84,12 @@ def add_parser(subparsers):
     p.add_argument("--augment", action="store_true", default=None,
                    help="random crops with 4-pixel padding and horizontal flips (CIFAR-10) or random shifts of "
                         f"up to {SHIFT_28} pixels (28x28 datasets)")
-    p.add_argument("--seed", metavar="N", type=int, help=f"seed for initialisation, shuffling and augmentation (default {d['seed']})")
-    p.add_argument("--workers", metavar="N", type=int_at_least(0), help=f"DataLoader worker processes (default {d['workers']})")
-    p.add_argument("--threads", metavar="N", type=int_at_least(1), help="threads for ember's kernels (default: all cores)")
+    p.add_argument("--seed", metavar="N", type=int,
+                   help=f"seed for initialisation, shuffling and augmentation (default {d['seed']})")
+    p.add_argument("--workers", metavar="N", type=int_at_least(0),
+                   help=f"DataLoader worker processes (default {d['workers']})")
+    p.add_argument("--threads", metavar="N", type=int_at_least(1),
+                   help="threads for ember's kernels (default: all cores)")
     p.add_argument("--out", metavar="DIR",
                    help="output folder (default runs/<dataset>-<model>-<time>; with --resume, the checkpoint's folder)")
     p.add_argument("--resume", metavar="CHECKPOINT",

@@ -15,8 +15,11 @@ def _axes(dim, ndim):
 
 def _expand_back(g, shape, axes, keepdim):
     """Broadcast a reduced gradient back over the reduced axes."""
-    if not keepdim and axes:
-        g = K.expand_dims(g, axes)
+    if not keepdim and axes:  # expand_dims(g, axes), without NumPy's Python-level axis checks
+        kept = list(shape)
+        for a in axes:  # sorted, non-negative, distinct
+            kept[a] = 1
+        g = g.reshape(kept)
     return K.broadcast_to(g, shape)
 
 
@@ -55,7 +58,7 @@ class Mean(Function):
         # sum / count rather than np.mean: an empty mean is nan without a NumPy warning;
         # float16 accumulates in float32, like PyTorch
         acc = dtype if dtype is not None else (K.float32 if x.dtype == K.float16 else None)
-        out = K.sum(x, axis=axes, keepdims=keepdim, dtype=acc) / (self.count or K.nan)
+        out = K.add.reduce(x, axes, acc, keepdims=keepdim) / (self.count or K.nan)  # np.sum, less a frame
         return K.asarray(out).astype(x.dtype if dtype is None else dtype, copy=False)
 
     def backward(self, g):

@@ -20,7 +20,7 @@ CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shi
 QUICK = ["--model", "mlp", "--batch-size", "64"]
 
 try:
-    import matplotlib  # noqa: F401
+    import matplotlib  # noqa: F401  (only whether it is there)
     HAVE_MPL = True
 except ImportError:
     HAVE_MPL = False

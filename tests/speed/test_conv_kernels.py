@@ -65,6 +65,7 @@ CASES = [
     ("batch-not-a-chunk-multiple", (11, 2, 6, 6), (13, 2, 3, 3), ((1, 1), (0, 0)), (1, 1)),
     ("kernel-fills-input", (2, 3, 4, 5), (2, 3, 4, 5), ((0, 0), (0, 0)), (1, 1)),
     ("dilated-large", (1, 4, 12, 12), (5, 4, 3, 3), ((2, 2), (4, 4)), (3, 4)),
+    ("row-vectors-partial", (2, 3, 5, 30), (4, 3, 2, 21), ((0, 0), (5, 5)), (1, 1)),
 ]
 
 
@@ -171,3 +172,31 @@ def test_conv2d_against_torch(xs, ws, padding, input_grad):
             assert ea.grad is None
     if K.numba_enabled():
         assert K.conv_forward is nc.conv_forward and K.conv_backward is nc.conv_backward
+
+
+def _conv_in_child(queue):
+    x, w = rand(9, 2, 6, 6), rand(3, 2, 3, 3, seed=1)
+    out, _ = nc.conv_forward(x, w, None, (1, 1), ((1, 1), (1, 1)), (1, 1), 1)
+    queue.put(float(out.sum()))
+
+
+def test_thread_pool_survives_fork():
+    """A process forked after the kernels ran on threads (a DataLoader worker) makes its own."""
+    import multiprocessing
+
+    if numba.config.NUMBA_NUM_THREADS < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        pytest.skip("needs two threads and fork")
+    before = numba.get_num_threads()
+    numba.set_num_threads(2)
+    try:
+        x, w = rand(9, 2, 6, 6), rand(3, 2, 3, 3, seed=1)
+        expected = float(nc.conv_forward(x, w, None, (1, 1), ((1, 1), (1, 1)), (1, 1), 1)[0].sum())
+        ctx = multiprocessing.get_context("fork")
+        queue = ctx.Queue()
+        child = ctx.Process(target=_conv_in_child, args=(queue,))
+        child.start()
+        child.join(timeout=120)
+        assert child.exitcode == 0
+        assert queue.get(timeout=10) == expected
+    finally:
+        numba.set_num_threads(before)
