@@ -329,6 +329,7 @@ class _MultiProcessIter(_BaseIter):
                 wait = min(wait, deadline - time.monotonic())
             try:
                 if wait > 0:
+                    # trusted bytes: pickled by this loader's own forked worker processes
                     return pickle.loads(self._result_queue.get(timeout=wait))
             except queue.Empty:
                 pass
