@@ -60,7 +60,7 @@ class ExceptionWrapper:
         self.exc_msg = "".join(traceback.format_exception(exc_type, exc, tb))
         self.where = where
         try:  # a class defined inside a function cannot cross the process boundary
-            pickle.loads(pickle.dumps(exc_type))  # our own bytes, just made: a round-trip probe
+            pickle.dumps(exc_type)  # classes pickle by reference: a local class fails here
             self.exc_type = exc_type
         except Exception:
             self.exc_type = RuntimeError
