@@ -94,10 +94,28 @@ class Prod(Function):
         return g * K.moveaxis(others, -1, axis)
 
 
-class _Extreme(Function):
-    """max/min over all elements: the gradient is shared evenly among the ties."""
-
+class _AmaxAmin(Function):
     pick = None
+
+    def forward(self, x, dim=(), keepdim=False):
+        axes = _axes(dim if dim != () else None, x.ndim)
+        out = type(self).pick(x, axis=axes, keepdims=True)
+        self.save_for_backward(x, out)
+        self.axes, self.keepdim = axes, keepdim
+        return out if keepdim else out.reshape([n for i, n in enumerate(x.shape) if i not in axes])
+
+    def backward(self, g):
+        x, out = self.saved_tensors
+        mask = x == out
+        count = mask.sum(axis=self.axes, keepdims=True)
+        if not self.keepdim:
+            g = K.expand_dims(g, self.axes)
+        return g * mask / count
+
+
+class _Extreme(_AmaxAmin):
+    """max/min over all elements: amax/amin over every dim (ties share the gradient evenly),
+    with PyTorch's error for an empty input."""
 
     def forward(self, x):
         if x.size == 0:
@@ -105,14 +123,7 @@ class _Extreme(Function):
                 f"{self._kind}(): Expected reduction dim to be specified for input.numel() == 0. "
                 "Specify the reduction dim with the 'dim' argument."
             )
-        out = type(self).pick(x)
-        self.save_for_backward(x, out)
-        return out
-
-    def backward(self, g):
-        x, out = self.saved_tensors
-        mask = x == out
-        return g * mask / mask.sum()
+        return super().forward(x, None)
 
 
 class MaxAll(_Extreme):
@@ -170,25 +181,6 @@ class MinDim(_ExtremeDim):
     _name = "MinBackward0"
     _kind = "min"
     arg = staticmethod(K.argmin)
-
-
-class _AmaxAmin(Function):
-    pick = None
-
-    def forward(self, x, dim=(), keepdim=False):
-        axes = _axes(dim if dim != () else None, x.ndim)
-        out = type(self).pick(x, axis=axes, keepdims=True)
-        self.save_for_backward(x, out)
-        self.axes, self.keepdim = axes, keepdim
-        return out if keepdim else out.reshape([n for i, n in enumerate(x.shape) if i not in axes])
-
-    def backward(self, g):
-        x, out = self.saved_tensors
-        mask = x == out
-        count = mask.sum(axis=self.axes, keepdims=True)
-        if not self.keepdim:
-            g = K.expand_dims(g, self.axes)
-        return g * mask / count
 
 
 class Amax(_AmaxAmin):
