@@ -225,6 +225,20 @@ class Tensor:
         node = self.grad_fn if self.grad_fn is not None else self._accumulate_node()
         return node.register_prehook(hook)
 
+    def register_post_accumulate_grad_hook(self, hook):
+        """Call hook(tensor) each time backward has accumulated a gradient into this leaf's .grad."""
+        if not self._rg:
+            raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+        if self.grad_fn is not None:
+            raise RuntimeError("post accumulate grad hooks cannot be registered on non-leaf tensors")
+        node = self._accumulate_node()
+        if node._post_hooks is None:
+            node._post_hooks = []
+        node._post_hooks.append(hook)
+        from .autograd.function import _RemovableHandle
+
+        return _RemovableHandle(node._post_hooks, hook)
+
     def _accumulate_node(self):
         if self._accum is None:
             self._accum = AccumulateGrad(self)

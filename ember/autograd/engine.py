@@ -11,6 +11,16 @@ import heapq
 
 from .function import AccumulateGrad
 
+_callbacks = None  # while a backward pass runs: functions to call once it has finished
+
+
+def queue_callback(fn):
+    """Call `fn()` once the backward pass now running has finished (DistributedDataParallel
+    waits for its gradient reductions this way). Only valid inside a backward pass."""
+    if _callbacks is None:
+        raise RuntimeError("queue_callback can only be called during a backward pass")
+    _callbacks.append(fn)
+
 
 def unbroadcast(g, shape):
     """Sum a gradient computed in broadcast shape back to an input's shape."""
@@ -54,6 +64,18 @@ def run_backward(roots, grads, retain_graph=False, capture=None):
     instead the gradient arriving at each captured node is returned by slot,
     and only the part of the graph leading to captured nodes runs.
     """
+    global _callbacks
+    outer, _callbacks = _callbacks, []
+    try:
+        captured = _propagate(roots, grads, retain_graph, capture)
+        while _callbacks:  # a callback may queue another
+            _callbacks.pop(0)()
+        return captured
+    finally:
+        _callbacks = outer
+
+
+def _propagate(roots, grads, retain_graph, capture):
     buffers = {}
     heap = []
     push, pop = heapq.heappush, heapq.heappop
@@ -83,6 +105,9 @@ def run_backward(roots, grads, retain_graph=False, capture=None):
                 continue
         if type(node) is AccumulateGrad:
             node.accumulate(g)  # may keep `g` itself: no other reference to it may remain here
+            if node._post_hooks:
+                for hook in list(node._post_hooks):
+                    hook(node._leaf())
             continue
         grads_in = node.backward(g)
         if not retain_graph:

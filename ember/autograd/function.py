@@ -109,6 +109,7 @@ class AccumulateGrad(Node):
     """The node of a leaf tensor that requires grad: sums incoming gradients into .grad."""
 
     _name = "AccumulateGrad"
+    _post_hooks = None  # hook(leaf) after each accumulation: Tensor.register_post_accumulate_grad_hook
 
     def __init__(self, leaf):
         import weakref

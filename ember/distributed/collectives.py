@@ -1,0 +1,521 @@
+"""Collectives on tensors, with PyTorch's signatures, over MPI.
+
+Each collective first has every rank agree on what it is doing: a small Allgather of
+(collective, op, root, dtype, shape) from every rank. A rank calling a different
+collective, or passing a tensor of another shape or dtype, then raises a RuntimeError
+naming the ranks and shapes on every rank, where MPI itself would hang or corrupt memory.
+The check costs one small message per call; DistributedDataParallel's gradient
+reductions skip it (the model's shapes are checked once, when DDP is built).
+
+Tensors are updated in place, as in PyTorch; a non-contiguous tensor goes through a
+contiguous copy. With async_op=True the data moves with MPI's non-blocking collectives
+and the call returns a Work to wait on.
+"""
+import enum
+
+import numpy as np
+
+from .._tensor import Tensor
+from .process_group import _get_group, _mpi
+
+_MAXDIM = 8  # dims sent in the agreement message; deeper shapes send their element count last
+
+
+class RedOpType(enum.IntEnum):
+    SUM = 0
+    AVG = 1
+    PRODUCT = 2
+    MIN = 3
+    MAX = 4
+    BAND = 5
+    BOR = 6
+    BXOR = 7
+
+
+class ReduceOp:
+    """Reduction operations: ReduceOp.SUM, AVG, PRODUCT, MIN, MAX, BAND, BOR, BXOR."""
+
+    RedOpType = RedOpType
+    SUM, AVG, PRODUCT, MIN, MAX = RedOpType.SUM, RedOpType.AVG, RedOpType.PRODUCT, RedOpType.MIN, RedOpType.MAX
+    BAND, BOR, BXOR = RedOpType.BAND, RedOpType.BOR, RedOpType.BXOR
+
+
+_KINDS = ("all_reduce", "broadcast", "all_gather", "all_gather_into_tensor", "reduce_scatter",
+          "reduce_scatter_tensor", "scatter", "gather", "reduce", "barrier", "object")
+_DTYPES = ("bool", "uint8", "int8", "int16", "int32", "int64", "float16", "float32", "float64")
+
+
+class Work:
+    """A collective in flight: wait() blocks until it has finished and the tensors hold the result."""
+
+    def __init__(self, requests=(), finish=None):
+        self._requests, self._finish, self._done = list(requests), finish, False
+
+    def wait(self, timeout=None):
+        if not self._done:
+            if self._requests:
+                _mpi().Request.Waitall(self._requests)
+            self._complete()
+        return True
+
+    def is_completed(self):
+        if not self._done and (not self._requests or _mpi().Request.Testall(self._requests)):
+            self._complete()
+        return self._done
+
+    def is_success(self):
+        return self.is_completed()
+
+    def _complete(self):
+        self._done = True
+        if self._finish is not None:
+            finish, self._finish = self._finish, None
+            finish()
+
+
+def _run(requests, finish, async_op):
+    work = Work(requests, finish)
+    if async_op:
+        return work
+    work.wait()
+    return None
+
+
+# -- argument checks -----------------------------------------------------------------------------
+def _tensor(t, what="tensor"):
+    if not isinstance(t, Tensor):
+        raise TypeError(f"{what} must be a Tensor, got {type(t).__name__}")
+    return t
+
+
+def _shape_text(shape):
+    return "[" + ", ".join(str(int(d)) for d in shape) + "]"
+
+
+def _meta(kind, arr, op, root):
+    m = np.full(5 + _MAXDIM, -1, np.int64)
+    m[0], m[1], m[2] = _KINDS.index(kind), op, root
+    if arr is not None:
+        m[3], m[4] = _DTYPES.index(arr.dtype.name), arr.ndim
+        dims = list(arr.shape) if arr.ndim <= _MAXDIM else list(arr.shape[:_MAXDIM - 1]) + [arr.size]
+        m[5:5 + len(dims)] = dims
+    return m
+
+
+def _describe(m):
+    if m[3] < 0:
+        return "no tensor"
+    ndim = int(m[4])
+    shape = _shape_text(m[5:5 + ndim]) if ndim <= _MAXDIM else f"{ndim}-d with {m[4 + _MAXDIM]} elements"
+    return f"{shape} {_DTYPES[m[3]]}"
+
+
+def _agree(group, kind, arr=None, op=-1, root=-1):
+    """Raise the same clear RuntimeError on every rank unless all ranks call `kind` alike."""
+    mine = _meta(kind, arr, int(op), root)
+    if group.size() == 1:
+        return
+    everyone = np.empty((group.size(), mine.size), np.int64)
+    group.comm.Allgather(mine, everyone)
+    if (everyone == everyone[0]).all():
+        return
+    ranks = range(group.size())
+    if len(set(everyone[:, 0])) > 1:
+        calls = ", ".join(f"rank {r} {_KINDS[everyone[r, 0]]}" for r in ranks)
+        raise RuntimeError(f"ranks called different collectives ({calls}): every rank must make the same "
+                           f"collective calls in the same order")
+    if len(set(everyone[:, 1])) > 1:
+        ops = ", ".join(f"rank {r} {RedOpType(everyone[r, 1]).name}" for r in ranks)
+        raise RuntimeError(f"{kind}: ranks passed different reduce ops ({ops})")
+    if len(set(everyone[:, 2])) > 1:
+        roots = ", ".join(f"rank {r} says {everyone[r, 2]}" for r in ranks)
+        raise RuntimeError(f"{kind}: ranks disagree on the source/destination rank ({roots})")
+    shapes = ", ".join(f"rank {r} has {_describe(everyone[r])}" for r in ranks)
+    raise RuntimeError(f"{kind}: tensors must have the same shape and dtype on every rank, but {shapes}")
+
+
+def _root(group, root, what="src"):
+    if not isinstance(root, (int, np.integer)) or not 0 <= root < group.size():
+        raise RuntimeError(f"invalid {what} rank {root}: the group has ranks 0 to {group.size() - 1}")
+    return int(root)
+
+
+def _op(op):
+    try:
+        return RedOpType(op)
+    except ValueError:
+        raise ValueError(f"unknown reduce op {op!r}: use ember.distributed.ReduceOp") from None
+
+
+def _mpi_op(op, dtype):
+    MPI = _mpi()
+    if dtype == np.bool_:
+        return {RedOpType.SUM: MPI.LOR, RedOpType.AVG: MPI.LOR, RedOpType.PRODUCT: MPI.LAND,
+                RedOpType.MIN: MPI.LAND, RedOpType.MAX: MPI.LOR, RedOpType.BAND: MPI.LAND,
+                RedOpType.BOR: MPI.LOR, RedOpType.BXOR: MPI.LXOR}[op]
+    if op in (RedOpType.BAND, RedOpType.BOR, RedOpType.BXOR) and dtype.kind == "f":
+        raise RuntimeError(f"ReduceOp.{op.name} needs an integer or bool tensor, got {dtype.name}")
+    return {RedOpType.SUM: MPI.SUM, RedOpType.AVG: MPI.SUM, RedOpType.PRODUCT: MPI.PROD, RedOpType.MIN: MPI.MIN,
+            RedOpType.MAX: MPI.MAX, RedOpType.BAND: MPI.BAND, RedOpType.BOR: MPI.BOR, RedOpType.BXOR: MPI.BXOR}[op]
+
+
+def _wire(arr):
+    """(buffer MPI can reduce, function copying a result back into `arr`). MPI has no float16
+    reduction and reads bool as bytes; non-contiguous tensors need a contiguous copy."""
+    if arr.dtype == np.float16:
+        buf = arr.astype(np.float32)
+        return buf, lambda: np.copyto(arr, buf, casting="unsafe")
+    if arr.dtype == np.bool_:
+        buf = np.ascontiguousarray(arr)
+        view = buf.view(np.uint8)
+        return view, (lambda: np.copyto(arr, buf)) if buf is not arr else None
+    if not arr.flags.c_contiguous or not arr.flags.writeable:
+        buf = np.ascontiguousarray(arr)
+        return buf, lambda: np.copyto(arr, buf)
+    return arr, None
+
+
+def _average(buf, n):
+    if buf.dtype.kind == "f":
+        buf /= n
+    elif buf.dtype.kind in "iu":
+        buf[...] = (buf / n).astype(buf.dtype)  # truncates toward zero
+
+
+def _bump(*tensors):
+    for t in tensors:
+        t._vc[0] += 1
+
+
+def _steps(*fns):
+    fns = [f for f in fns if f is not None]
+    return (lambda: [f() for f in fns]) if fns else None
+
+
+# -- collectives ---------------------------------------------------------------------------------
+def barrier(group=None, async_op=False, device_ids=None):
+    g = _get_group(group)
+    if async_op:
+        return Work([g.comm.Ibarrier()])
+    g.comm.Barrier()
+    return None
+
+
+def all_reduce(tensor, op=ReduceOp.SUM, group=None, async_op=False):
+    """Reduce `tensor` over all ranks with `op`; every rank ends with the result, in place."""
+    g, op, arr = _get_group(group), _op(op), _tensor(tensor)._data
+    _agree(g, "all_reduce", arr, op)
+    buf, back = _wire(arr)
+    mpi_op = _mpi_op(op, arr.dtype)
+    MPI = _mpi()
+    avg = (lambda: _average(buf, g.size())) if op == RedOpType.AVG and arr.dtype != np.bool_ else None
+    finish = _steps(avg, back, lambda: _bump(tensor))
+    if g.size() == 1:
+        return _run([], finish, async_op)
+    if async_op:
+        return Work([g.comm.Iallreduce(MPI.IN_PLACE, buf, op=mpi_op)], finish)
+    g.comm.Allreduce(MPI.IN_PLACE, buf, op=mpi_op)
+    return _run([], finish, False)
+
+
+def reduce(tensor, dst=None, op=ReduceOp.SUM, group=None, async_op=False, group_dst=None):
+    """Reduce `tensor` over all ranks into rank `dst`'s tensor (the others keep theirs)."""
+    g, op, arr = _get_group(group), _op(op), _tensor(tensor)._data
+    dst = _root(g, dst if dst is not None else (group_dst or 0), "dst")
+    _agree(g, "reduce", arr, op, dst)
+    buf, back = _wire(arr)
+    mine = g.rank() == dst
+    MPI = _mpi()
+    avg = (lambda: _average(buf, g.size())) if op == RedOpType.AVG and arr.dtype != np.bool_ else None
+    finish = _steps(avg, back, lambda: _bump(tensor)) if mine else None
+    send = MPI.IN_PLACE if mine else buf
+    recv = buf if mine else None
+    mpi_op = _mpi_op(op, arr.dtype)
+    if g.size() == 1:
+        return _run([], finish, async_op)
+    if async_op:
+        return Work([g.comm.Ireduce(send, recv, op=mpi_op, root=dst)], finish)
+    g.comm.Reduce(send, recv, op=mpi_op, root=dst)
+    return _run([], finish, False)
+
+
+def broadcast(tensor, src=None, group=None, async_op=False, group_src=None):
+    """Copy rank `src`'s tensor into every rank's `tensor`."""
+    g, arr = _get_group(group), _tensor(tensor)._data
+    src = _root(g, src if src is not None else (group_src or 0))
+    _agree(g, "broadcast", arr, root=src)
+    buf, back = _contiguous(arr)
+    finish = _steps(back, lambda: _bump(tensor)) if g.rank() != src else None
+    if g.size() == 1:
+        return _run([], None, async_op)
+    if async_op:
+        return Work([g.comm.Ibcast(buf, root=src)], finish)
+    g.comm.Bcast(buf, root=src)
+    return _run([], finish, False)
+
+
+def _contiguous(arr):
+    """A buffer for moving (not reducing) data: float16 travels as raw 16-bit words."""
+    buf, back = (arr, None) if arr.flags.c_contiguous and arr.flags.writeable else \
+        (np.ascontiguousarray(arr), None)
+    if buf is not arr:
+        back = lambda: np.copyto(arr, buf)  # noqa: E731
+    view = buf.view(np.uint16) if buf.dtype == np.float16 else buf.view(np.uint8) if buf.dtype == np.bool_ else buf
+    return view, back
+
+
+def _check_list(tensors, like, n, what, kind):
+    if not isinstance(tensors, (list, tuple)) or len(tensors) != n:
+        got = len(tensors) if isinstance(tensors, (list, tuple)) else type(tensors).__name__
+        raise RuntimeError(f"{kind}: {what} must be a list of {n} tensors (one per rank), got {got}")
+    for i, t in enumerate(tensors):
+        _tensor(t, f"{what}[{i}]")
+        if t.shape != like.shape or t.dtype != like.dtype:
+            raise RuntimeError(f"{kind}: {what}[{i}] has shape {_shape_text(t.shape)} {t.dtype} but the tensor "
+                               f"is {_shape_text(like.shape)} {like.dtype}: all must match")
+
+
+def _fill_list(tensors, stacked):
+    for t, part in zip(tensors, stacked):
+        np.copyto(t._data, part.reshape(t._data.shape).view(t._data.dtype))
+        _bump(t)
+
+
+def all_gather(tensor_list, tensor, group=None, async_op=False):
+    """Every rank's `tensor`, in rank order, into every rank's `tensor_list`."""
+    g, arr = _get_group(group), _tensor(tensor)._data
+    _check_list(tensor_list, tensor, g.size(), "tensor_list", "all_gather")
+    _agree(g, "all_gather", arr)
+    send, _ = _contiguous(arr)
+    recv = np.empty((g.size(),) + send.shape, send.dtype)
+    finish = lambda: _fill_list(tensor_list, recv)  # noqa: E731
+    if g.size() == 1:
+        recv[0] = send
+        return _run([], finish, async_op)
+    if async_op:
+        return Work([g.comm.Iallgather(send, recv)], finish)
+    g.comm.Allgather(send, recv)
+    return _run([], finish, False)
+
+
+def all_gather_into_tensor(output_tensor, input_tensor, group=None, async_op=False):
+    """Every rank's input, in rank order, into `output_tensor` (world_size x the input's first dim, or stacked)."""
+    g, arr, out = _get_group(group), _tensor(input_tensor)._data, _tensor(output_tensor, "output_tensor")._data
+    n = g.size()
+    ok = out.dtype == arr.dtype and out.size == n * arr.size and (
+        out.shape == (n,) + arr.shape or (arr.ndim and out.shape == (n * arr.shape[0],) + arr.shape[1:]))
+    if not ok:
+        raise RuntimeError(f"all_gather_into_tensor: the output must be {n} times the input, got output "
+                           f"{_shape_text(out.shape)} {out.dtype} for input {_shape_text(arr.shape)} {arr.dtype}")
+    _agree(g, "all_gather_into_tensor", arr)
+    send, _ = _contiguous(arr)
+    recv, back = _contiguous(out)
+    finish = _steps(back, lambda: _bump(output_tensor))
+    if n == 1:
+        recv.reshape(-1)[:] = send.reshape(-1)
+        return _run([], finish, async_op)
+    if async_op:
+        return Work([g.comm.Iallgather(send, recv)], finish)
+    g.comm.Allgather(send, recv)
+    return _run([], finish, False)
+
+
+def reduce_scatter(output, input_list, op=ReduceOp.SUM, group=None, async_op=False):
+    """Reduce input_list[i] over all ranks into rank i's `output`."""
+    g, op, out = _get_group(group), _op(op), _tensor(output, "output")._data
+    _check_list(input_list, output, g.size(), "input_list", "reduce_scatter")
+    _agree(g, "reduce_scatter", out, op)
+    stacked = np.stack([t._data for t in input_list])
+    return _reduce_scatter(g, op, stacked, output, async_op)
+
+
+def reduce_scatter_tensor(output, input, op=ReduceOp.SUM, group=None, async_op=False):
+    """Reduce `input` (world_size blocks) over all ranks; rank i's `output` gets block i."""
+    g, op = _get_group(group), _op(op)
+    out, arr = _tensor(output, "output")._data, _tensor(input, "input")._data
+    n = g.size()
+    if arr.dtype != out.dtype or arr.size != n * out.size:
+        raise RuntimeError(f"reduce_scatter_tensor: the input must be {n} times the output, got input "
+                           f"{_shape_text(arr.shape)} {arr.dtype} for output {_shape_text(out.shape)} {out.dtype}")
+    _agree(g, "reduce_scatter_tensor", out, op)
+    return _reduce_scatter(g, op, arr.reshape((n,) + out.shape), output, async_op)
+
+
+def _reduce_scatter(g, op, stacked, output, async_op):
+    out = output._data
+    send, _ = _wire(np.ascontiguousarray(stacked))
+    recv = np.empty(send.shape[1:], send.dtype)
+    mpi_op = _mpi_op(op, out.dtype)
+
+    def finish():
+        if op == RedOpType.AVG and out.dtype != np.bool_:
+            _average(recv, g.size())
+        np.copyto(out, recv.view(np.bool_) if out.dtype == np.bool_ else recv, casting="unsafe")
+        _bump(output)
+    if g.size() == 1:
+        recv[...] = send[0]
+        return _run([], finish, async_op)
+    if async_op:
+        return Work([g.comm.Ireduce_scatter_block(send, recv, op=mpi_op)], finish)
+    g.comm.Reduce_scatter_block(send, recv, op=mpi_op)
+    return _run([], finish, False)
+
+
+def scatter(tensor, scatter_list=None, src=None, group=None, async_op=False, group_src=None):
+    """Rank `src` sends scatter_list[i] to rank i, which receives it into `tensor`."""
+    g, arr = _get_group(group), _tensor(tensor)._data
+    src = _root(g, src if src is not None else (group_src or 0))
+    if g.rank() == src:
+        if scatter_list is None:
+            raise ValueError("scatter_list must be given on the source rank")
+        _check_list(scatter_list, tensor, g.size(), "scatter_list", "scatter")
+    elif scatter_list:
+        raise ValueError("scatter_list must NOT be given on non-source ranks")
+    _agree(g, "scatter", arr, root=src)
+    recv, back = _contiguous(arr)
+    send = _contiguous(np.stack([t._data for t in scatter_list]))[0] if g.rank() == src else None
+    finish = _steps(back, lambda: _bump(tensor))
+    if g.size() == 1:
+        recv[...] = send[0]
+        return _run([], finish, async_op)
+    if async_op:
+        return Work([g.comm.Iscatter(send, recv, root=src)], finish)
+    g.comm.Scatter(send, recv, root=src)
+    return _run([], finish, False)
+
+
+def gather(tensor, gather_list=None, dst=None, group=None, async_op=False, group_dst=None):
+    """Every rank's `tensor` into rank `dst`'s gather_list, in rank order."""
+    g, arr = _get_group(group), _tensor(tensor)._data
+    dst = _root(g, dst if dst is not None else (group_dst or 0), "dst")
+    mine = g.rank() == dst
+    if mine:
+        if gather_list is None:
+            raise ValueError("gather_list must be given on the destination rank")
+        _check_list(gather_list, tensor, g.size(), "gather_list", "gather")
+    elif gather_list:
+        raise ValueError("gather_list must NOT be given on non-destination ranks")
+    _agree(g, "gather", arr, root=dst)
+    send, _ = _contiguous(arr)
+    recv = np.empty((g.size(),) + send.shape, send.dtype) if mine else None
+    finish = (lambda: _fill_list(gather_list, recv)) if mine else None
+    if g.size() == 1:
+        recv[0] = send
+        return _run([], finish, async_op)
+    if async_op:
+        return Work([g.comm.Igather(send, recv, root=dst)], finish)
+    g.comm.Gather(send, recv, root=dst)
+    return _run([], finish, False)
+
+
+# -- point to point ------------------------------------------------------------------------------
+_HEADER_TAG_OFFSET = 1 << 20  # headers travel on their own tags, apart from the data
+
+
+def _peer(g, rank, what):
+    if not isinstance(rank, (int, np.integer)) or not 0 <= rank < g.size() or rank == g.rank():
+        raise RuntimeError(f"invalid {what} rank {rank}: expected another rank of 0 to {g.size() - 1} "
+                           f"(this is rank {g.rank()})")
+    return int(rank)
+
+
+def isend(tensor, dst=None, group=None, tag=0, group_dst=None):
+    """Send `tensor` to rank `dst` without waiting; returns a Work."""
+    g, arr = _get_group(group), _tensor(tensor)._data
+    dst = _peer(g, dst if dst is not None else group_dst, "dst")
+    header = _meta("all_reduce", arr, -1, g.rank())
+    buf, _ = _contiguous(arr)
+    buf = buf.copy() if buf is arr else buf  # the caller may change `tensor` before the send completes
+    reqs = [g.comm.Isend(header, dest=dst, tag=tag + _HEADER_TAG_OFFSET), g.comm.Isend(buf, dest=dst, tag=tag)]
+    return Work(reqs)
+
+
+def send(tensor, dst=None, group=None, tag=0, group_dst=None):
+    isend(tensor, dst, group, tag, group_dst).wait()
+
+
+def recv(tensor, src=None, group=None, tag=0, group_src=None):
+    """Receive into `tensor` from rank `src` (any rank when None); returns the sender's rank.
+    A message of another shape or dtype raises a RuntimeError naming both."""
+    g, arr = _get_group(group), _tensor(tensor)._data
+    MPI = _mpi()
+    src = group_src if src is None else src
+    source = MPI.ANY_SOURCE if src is None else _peer(g, src, "src")
+    header, status = np.empty(5 + _MAXDIM, np.int64), MPI.Status()
+    g.comm.Recv(header, source=source, tag=tag + _HEADER_TAG_OFFSET, status=status)
+    sender = status.Get_source()
+    mine = _meta("all_reduce", arr, -1, sender)
+    buf, back = _contiguous(arr)
+    if not (header[3:] == mine[3:]).all():
+        g.comm.Recv(_sink(header), source=sender, tag=tag)  # drain it, so later messages stay in step
+        raise RuntimeError(f"recv: rank {sender} sent {_describe(header)} but the receiving tensor is "
+                           f"{_describe(mine)}")
+    g.comm.Recv(buf, source=sender, tag=tag)
+    if back is not None:
+        back()
+    _bump(tensor)
+    return sender
+
+
+def _sink(header):
+    """A buffer big enough for the message `header` describes, to drain it after a mismatch."""
+    shape = header[5:5 + min(int(header[4]), _MAXDIM)]
+    n = int(np.prod(shape)) if header[4] <= _MAXDIM else int(header[4 + _MAXDIM])
+    return np.empty(n, np.dtype(_DTYPES[header[3]]).newbyteorder("=")).view(np.uint8)
+
+
+def irecv(tensor, src=None, group=None, tag=0, group_src=None):
+    """Receive into `tensor` (checked as recv does) once the returned Work is waited on."""
+    work = Work(finish=lambda: recv(tensor, src, group, tag, group_src))
+    return work
+
+
+# -- Python objects ------------------------------------------------------------------------------
+# Objects travel pickled, as in PyTorch: the bytes come only from the ranks of this job,
+# which mpiexec started from the same program, never from a file or a socket others can reach.
+def _objects(group, kind):
+    g = _get_group(group)
+    _agree(g, "object", None, root=_KINDS.index(kind))
+    return g
+
+
+def all_gather_object(object_list, obj, group=None):
+    """Every rank's picklable `obj`, in rank order, into every rank's object_list."""
+    g = _objects(group, "all_gather")
+    if len(object_list) != g.size():
+        raise RuntimeError(f"all_gather_object: object_list must have {g.size()} entries (one per rank), "
+                           f"got {len(object_list)}")
+    object_list[:] = g.comm.allgather(obj) if g.size() > 1 else [obj]
+
+
+def broadcast_object_list(object_list, src=None, group=None, device=None, group_src=None):
+    """Rank `src`'s object_list entries into every rank's object_list (same length everywhere)."""
+    g = _objects(group, "broadcast")
+    src = _root(g, src if src is not None else (group_src or 0))
+    if g.size() > 1:
+        object_list[:] = g.comm.bcast(list(object_list) if g.rank() == src else None, root=src)
+
+
+def gather_object(obj, object_gather_list=None, dst=None, group=None, group_dst=None):
+    """Every rank's `obj` into rank `dst`'s object_gather_list."""
+    g = _objects(group, "gather")
+    dst = _root(g, dst if dst is not None else (group_dst or 0), "dst")
+    if g.rank() == dst and (object_gather_list is None or len(object_gather_list) != g.size()):
+        raise RuntimeError(f"gather_object: object_gather_list must have {g.size()} entries on the "
+                           f"destination rank")
+    got = g.comm.gather(obj, root=dst) if g.size() > 1 else [obj]
+    if g.rank() == dst:
+        object_gather_list[:] = got
+
+
+def scatter_object_list(scatter_object_output_list, scatter_object_input_list=None, src=None, group=None,
+                        group_src=None):
+    """Rank `src` sends scatter_object_input_list[i] to rank i, into scatter_object_output_list[0]."""
+    g = _objects(group, "scatter")
+    src = _root(g, src if src is not None else (group_src or 0))
+    if not isinstance(scatter_object_output_list, list) or not scatter_object_output_list:
+        raise ValueError("scatter_object_output_list must be a list with at least one element")
+    items = list(scatter_object_input_list) if g.rank() == src else None
+    if g.rank() == src and len(items) != g.size():
+        raise RuntimeError(f"scatter_object_list: the input list must have {g.size()} entries")
+    scatter_object_output_list[0] = g.comm.scatter(items, root=src) if g.size() > 1 else items[0]
