@@ -2,6 +2,7 @@
 tensors), evaluation and its printed report, checkpoint I/O, the progress line, and
 CLIError, the one exception `ember.cli.main` turns into a message instead of a traceback."""
 import argparse
+import io
 import json
 import math
 import os
@@ -18,6 +19,7 @@ from ember.vision import datasets, models
 CHECKPOINT_FORMAT = "ember-train-checkpoint"
 CHECKPOINT_VERSION = 1
 FASHION_MNIST_INSTALL = "apt-get update && apt-get install -y dataset-fashion-mnist"
+MPI_INSTALL = "apt-get install -y openmpi-bin libopenmpi-dev && pip install mpi4py"
 
 
 class CLIError(Exception):
@@ -124,6 +126,13 @@ def build_model(config):
 
 def evaluate(model, images, labels, batch_size=1000):
     """(mean cross-entropy, accuracy, predicted labels as a NumPy array) in eval mode."""
+    total, preds = loss_sum_and_predictions(model, images, labels, batch_size)
+    n = max(len(images), 1)
+    return total / n, float((preds == labels.numpy()).sum()) / n, preds
+
+
+def loss_sum_and_predictions(model, images, labels, batch_size=1000):
+    """(summed cross-entropy, predicted labels as a NumPy array) in eval mode."""
     was_training = model.training
     model.eval()
     total, preds = 0.0, []
@@ -133,9 +142,7 @@ def evaluate(model, images, labels, batch_size=1000):
             total += F.cross_entropy(out, labels[i:i + batch_size], reduction="sum").item()
             preds.append(out.argmax(1).numpy())
     model.train(was_training)
-    n = max(len(images), 1)
-    preds = np.concatenate(preds) if preds else np.zeros(0, np.int64)
-    return total / n, float((preds == labels.numpy()).sum()) / n, preds
+    return total, np.concatenate(preds) if preds else np.zeros(0, np.int64)
 
 
 def confusion_matrix(targets, preds, num_classes):
@@ -169,12 +176,24 @@ def save_checkpoint(obj, path):
     ember.save(obj, path)  # writes a temporary file and renames it: never a half-written checkpoint
 
 
-def load_checkpoint(path):
-    """A checkpoint written by `ember train`; any problem becomes a CLIError naming the file."""
+def read_checkpoint_bytes(path):
+    """The bytes of a checkpoint file (a distributed run reads it on rank 0 only and shares them)."""
     if not os.path.isfile(path):
         raise CLIError(f"checkpoint not found: {path}")
     try:
-        ckpt = ember.load(path)
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as e:
+        raise CLIError(f"cannot read checkpoint {path}: {e}") from None
+
+
+def load_checkpoint(path, data=None):
+    """A checkpoint written by `ember train`, from `path` or from `data`, the bytes of the file
+    at `path`; any problem becomes a CLIError naming the file."""
+    if data is None and not os.path.isfile(path):
+        raise CLIError(f"checkpoint not found: {path}")
+    try:
+        ckpt = ember.load(path if data is None else io.BytesIO(data))
     except Exception as e:  # a damaged file can fail in many ways: all mean "not a usable checkpoint"
         raise CLIError(f"cannot read checkpoint {path}: {e}") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
@@ -218,12 +237,13 @@ except ImportError:
 
 class Progress:
     """A per-epoch progress bar with running loss, accuracy and samples/s: tqdm when it is
-    installed, else a plain line redrawn in place. Shown only on a terminal."""
+    installed, else a plain line redrawn in place. Shown only on a terminal, and only when `show`
+    (a distributed run shows it on rank 0 alone)."""
 
-    def __init__(self, total, desc, stream=None):
+    def __init__(self, total, desc, stream=None, show=True):
         self.stream = stream or sys.stderr
         self.total, self.desc, self.count = total, desc, 0
-        self.enabled = self.stream.isatty()
+        self.enabled = show and self.stream.isatty()
         self.bar = None
         if self.enabled and _tqdm is not None:
             self.bar = _tqdm(total=total, desc=desc, unit="batch", leave=False, file=self.stream, dynamic_ncols=True)

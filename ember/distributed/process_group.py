@@ -106,6 +106,17 @@ def init_process_group(backend=None, init_method=None, timeout=None, world_size=
         raise ValueError(f"rank={rank} but MPI gave this process rank {group.rank()}")
     _world = group
     _install_excepthook()
+    _share_cores()
+
+
+def _share_cores():
+    """Ranks sharing a host split its cores, unless the user chose (as torchrun does with OMP_NUM_THREADS):
+    N ranks each starting a thread per core would fight over the cores."""
+    local = local_world_size()
+    if local > 1 and "OMP_NUM_THREADS" not in os.environ:
+        from .._threads import set_num_threads
+
+        set_num_threads(max(1, (os.cpu_count() or 1) // local))
 
 
 def destroy_process_group(group=None):
