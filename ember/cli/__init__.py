@@ -1,6 +1,7 @@
 """The `ember` command: train, evaluate and predict with the model zoo.
 
     ember train [options]            (also: python -m ember train)
+    mpiexec -n N ember train --distributed [options]   (data-parallel over N processes)
     ember evaluate CHECKPOINT
     ember predict CHECKPOINT IMAGE...
 

@@ -5,23 +5,33 @@
     ember train --dataset cifar10 --data-dir data --model resnet --augment
     ember train --resume runs/fashion-mnist-lenet-20250101-120000/last.pt
 
+    mpiexec -n 4 ember train --distributed --batch-size 32  # data-parallel: global batch 4 x 32
+
 Each split is decoded once into a normalised float32 tensor; a DataLoader deals out
-shuffled batches of indices (a BatchSampler as its sampler), so a batch is one fancy
-index into that tensor, and augmentation is a vectorised NumPy pass over the batch.
-Everything random draws from seeded generators whose states go into every checkpoint,
-so `--resume last.pt` finishes with the same weights and metrics as a run that was
-never stopped.
+shuffled batches of indices (a BatchSampler over a DistributedSampler, whose order
+depends only on the seed and the epoch), so a batch is one fancy index into that
+tensor, and augmentation is a vectorised NumPy pass over the batch. Everything random
+draws from seeded generators whose states go into every checkpoint, so `--resume
+last.pt` finishes with the same weights and metrics as a run that was never stopped.
+
+With --distributed each of the N ranks started by mpiexec takes every N-th sample of
+each global batch of N x --batch-size, and DistributedDataParallel averages the
+gradients, so the run computes what one process with N times the batch would (up to
+float rounding). Evaluation is shared out too; rank 0 alone prints and writes files,
+and an error on any rank ends the whole job.
 """
+import contextlib
 import math
 import os
 import sys
 import time
+import traceback
 
 import numpy as np
 
 import ember
 import ember.nn.functional as F
-from ember.utils.data import BatchSampler, DataLoader, RandomSampler, TensorDataset, random_split
+from ember.utils.data import BatchSampler, DataLoader, DistributedSampler, TensorDataset, random_split
 from ember.vision import models
 
 from . import _common, figures
@@ -41,6 +51,10 @@ OPTIMIZER_DEFAULTS = {
 }
 # options a resumed run may change: where things are and how fast they run, not what is computed
 RESUME_OVERRIDES = ("data_dir", "workers", "threads")
+# Test hook: with EMBER_TEST_FAIL_RANK=R and EMBER_TEST_FAIL_STEP=S set, rank R (0 without
+# --distributed) raises a RuntimeError just before training step S (counted over the whole run),
+# so tests can check that one failing rank ends a distributed job.
+FAIL_RANK_VAR, FAIL_STEP_VAR = "EMBER_TEST_FAIL_RANK", "EMBER_TEST_FAIL_STEP"
 GRAD_FLOW_POINTS = 20  # gradient-flow samples per epoch
 STEP_SIZE_FRACTION, STEP_GAMMA, EXP_GAMMA = 3, 0.1, 0.8
 PLATEAU_FACTOR, PLATEAU_PATIENCE = 0.5, 1
@@ -94,15 +108,20 @@ def add_parser(subparsers):
                    help="output folder (default runs/<dataset>-<model>-<time>; with --resume, the checkpoint's folder)")
     p.add_argument("--resume", metavar="CHECKPOINT",
                    help="continue the run saved in CHECKPOINT (its configuration is used)")
+    p.add_argument("--distributed", action="store_true",
+                   help="train data-parallel on the processes started by mpiexec (mpiexec -n N ember train "
+                        "--distributed ...): --batch-size is per process, the global batch N times it; each "
+                        "process uses cores/N threads unless --threads is given; needs mpi4py")
     p.set_defaults(run=run)
     return p
 
 
-def resolve_config(args):
-    """The run's configuration: the checkpoint's when resuming, else the options over the defaults."""
+def resolve_config(args, load=_common.load_checkpoint):
+    """The run's configuration: the checkpoint's when resuming (read with `load`), else the
+    options over the defaults."""
     given = {k for k in DEFAULTS if getattr(args, k, None) is not None}
     if args.resume:
-        ckpt = _common.load_checkpoint(args.resume)
+        ckpt = load(args.resume)
         config = dict(ckpt["config"])
         ignored = sorted(given - set(RESUME_OVERRIDES) - {"epochs"})
         if ignored:
@@ -166,18 +185,23 @@ def make_scheduler(config, optimizer, steps_per_epoch):
     return None, False
 
 
-def augment_batch(x, rng, fill, pad, flip):
+def augment_batch(x, rng, fill, pad, flip, rank=0, world=1):
     """Shift each image by up to `pad` pixels (padding with `fill`, the normalised black pixel,
-    as RandomCrop(padding=pad) would), and mirror half of them when `flip`."""
+    as RandomCrop(padding=pad) would), and mirror half of them when `flip`.
+
+    `x` is rank `rank`'s share (every `world`-th sample) of a global batch: the random draws
+    are made for the whole global batch and this rank keeps its share of them, so N ranks
+    augment exactly as one process with the global batch would."""
     a = x.numpy()
     b, c, h, w = a.shape
     padded = np.empty((b, c, h + 2 * pad, w + 2 * pad), np.float32)
     padded[...] = fill
     padded[:, :, pad:pad + h, pad:pad + w] = a
-    rows = rng.integers(0, 2 * pad + 1, b)[:, None] + np.arange(h)
-    cols = rng.integers(0, 2 * pad + 1, b)[:, None] + np.arange(w)
+    mine = slice(rank, b * world, world)
+    rows = rng.integers(0, 2 * pad + 1, b * world)[mine, None] + np.arange(h)
+    cols = rng.integers(0, 2 * pad + 1, b * world)[mine, None] + np.arange(w)
     if flip:  # a flipped crop reads its columns right to left
-        mirror = rng.random(b) < 0.5
+        mirror = rng.random(b * world)[mine] < 0.5
         cols[mirror] = cols[mirror, ::-1]
     out = padded[np.arange(b)[:, None, None, None], np.arange(c)[None, :, None, None],
                  rows[:, None, :, None], cols[:, None, None, :]]
@@ -194,20 +218,58 @@ def default_out(config):
     return out
 
 
+class World:
+    """This process's place in the job: its rank, the number of ranks, and the few collectives
+    training needs. World() is a single process; World(ember.distributed) joins mpiexec's ranks."""
+
+    def __init__(self, dist=None):
+        self.dist = dist
+        self.rank = dist.get_rank() if dist else 0
+        self.size = dist.get_world_size() if dist else 1
+        self.main = self.rank == 0  # the rank that prints and writes files
+
+    def sum(self, values, dtype):
+        """`values` (a number list or array) summed over all ranks, as a NumPy array."""
+        t = ember.from_numpy(np.array(values, dtype))
+        if self.size > 1:
+            self.dist.all_reduce(t)
+        return t.numpy()
+
+    def share(self, value):
+        """Rank 0's `value` (any picklable object) on every rank."""
+        if self.size == 1:
+            return value
+        box = [value]
+        self.dist.broadcast_object_list(box, src=0)
+        return box[0]
+
+    def shard(self, n):
+        """This rank's contiguous slice of n items."""
+        return slice(n * self.rank // self.size, n * (self.rank + 1) // self.size)
+
+
 class Run:
     """A training run: data, model, optimizer, scheduler, random streams and the record so far."""
 
-    def __init__(self, config, out):
+    def __init__(self, config, out, world=None):
         self.config, self.out = config, out
+        self.world = world = world or World()
         self._load_data()
         ember.manual_seed(config["seed"])
         self.model = _common.build_model(config)
-        self.optimizer = make_optimizer(config, self.model.parameters())
+        # under --distributed, DDP copies rank 0's weights to every rank and averages the gradients;
+        # self.model stays the plain network, for checkpoints and evaluation
+        self.net = ember.nn.parallel.DistributedDataParallel(self.model) if world.dist else self.model
+        self.optimizer = make_optimizer(config, self.net.parameters())
         # separate streams, so that e.g. turning on augmentation leaves the shuffling alone
         self.loader_gen = ember.Generator().manual_seed(config["seed"])
         self.augment_gen = ember.Generator().manual_seed(config["seed"] + 1)
         dataset = TensorDataset(self.train_x, self.train_y)
-        batches = BatchSampler(RandomSampler(dataset, generator=self.loader_gen), config["batch_size"], False)
+        # rank r takes positions r, r + N, ... of each global batch of N x batch_size: the same
+        # global batches as one process with the global batch size
+        self.sampler = DistributedSampler(dataset, num_replicas=world.size, rank=world.rank, shuffle=True,
+                                          seed=config["seed"], drop_last=False)
+        batches = BatchSampler(self.sampler, config["batch_size"], False)
         # batch_size=None: each sampler item is a whole batch of indices, fetched with one index op
         self.loader = DataLoader(dataset, sampler=batches, batch_size=None, num_workers=config["workers"],
                                  generator=self.loader_gen)
@@ -218,6 +280,8 @@ class Run:
         self.layers = [n for n, p in self.model.named_parameters() if p.requires_grad and not n.endswith("bias")]
         self.grad_flow = {"layers": self.layers, "step": [], "epoch": [], "mean": [], "max": []}
         self.grad_every = max(1, len(self.loader) // GRAD_FLOW_POINTS)
+        fail_step = os.environ.get(FAIL_STEP_VAR, "")
+        self.fail_step = int(fail_step) if fail_step and os.environ.get(FAIL_RANK_VAR) == str(world.rank) else None
 
     def _load_data(self):
         c = self.config
@@ -250,6 +314,7 @@ class Run:
                     "augment": self.augment_gen.get_state()},
             "best": self.best, "bad_epochs": self.bad_epochs, "stopped_early": self.stopped_early,
             "history": self.history, "grad_flow": self.grad_flow, "versions": _common.versions(),
+            "world_size": self.world.size,
         }
 
     def restore(self, ckpt, path):
@@ -280,18 +345,21 @@ class Run:
         self.grad_flow["max"].append([g.abs().max().item() if g is not None else 0.0 for g in grads])
 
     def train_epoch(self):
-        """One pass over the training set; returns (mean loss, accuracy, samples/s)."""
-        c = self.config
+        """One pass over the training set; returns (mean loss, accuracy, samples/s), over all ranks."""
+        c, world = self.config, self.world
         flip, pad = c["dataset"] == "cifar10", PAD_CIFAR if c["dataset"] == "cifar10" else SHIFT_28
-        self.model.train()
-        bar = _common.Progress(len(self.loader), f"epoch {self.epoch + 1}/{c['epochs']}")
+        self.sampler.set_epoch(self.epoch)
+        self.net.train()
+        bar = _common.Progress(len(self.loader), f"epoch {self.epoch + 1}/{c['epochs']}", show=world.main)
         total_loss, correct, seen, start = 0.0, 0, 0, time.perf_counter()
         try:
             for xb, yb in self.loader:
+                if self.step == self.fail_step:
+                    raise RuntimeError(f"failing at step {self.step} as {FAIL_STEP_VAR} asks (a test hook)")
                 if c["augment"]:
-                    xb = augment_batch(xb, self.augment_gen.np, self.fill, pad, flip)
+                    xb = augment_batch(xb, self.augment_gen.np, self.fill, pad, flip, world.rank, world.size)
                 self.optimizer.zero_grad()
-                out = self.model(xb)
+                out = self.net(xb)
                 loss = F.cross_entropy(out, yb)
                 loss.backward()
                 if self.step % self.grad_every == 0:
@@ -307,11 +375,26 @@ class Run:
                 bar.update(total_loss / seen, correct / seen, seen / (time.perf_counter() - start))
         finally:
             bar.close()
+        if world.size > 1:
+            total_loss, correct, seen = world.sum([total_loss, correct, seen], np.float64).tolist()
         return total_loss / seen, correct / seen, seen / (time.perf_counter() - start)
+
+    def evaluate(self, images, labels):
+        """(mean loss, accuracy, confusion matrix) of the network on images/labels: each rank
+        takes a contiguous slice, and the sums are added up over the ranks, so every rank
+        gets the same numbers (and makes the same scheduling and stopping decisions)."""
+        part = self.world.shard(len(images))
+        loss, preds = _common.loss_sum_and_predictions(self.model, images[part], labels[part])
+        confusion = _common.confusion_matrix(labels[part].numpy(), preds, len(self.config["classes"]))
+        if self.world.size > 1:
+            loss = float(self.world.sum([loss], np.float64)[0])
+            confusion = self.world.sum(confusion, np.int64)
+        n = max(len(images), 1)
+        return loss / n, float(np.trace(confusion)) / n, confusion
 
     def end_epoch(self, train_loss, train_acc, rate, lrs, seconds):
         """Evaluate the monitor set, step epoch-wise schedules, keep the best; True when early stopping fires."""
-        mon_loss, mon_acc, _ = _common.evaluate(self.model, self.monitor_x, self.monitor_y)
+        mon_loss, mon_acc, _ = self.evaluate(self.monitor_x, self.monitor_y)
         self.epoch += 1
         if not math.isfinite(train_loss):
             raise CLIError(f"training diverged in epoch {self.epoch} (loss {train_loss}): try a smaller --lr")
@@ -333,10 +416,11 @@ class Run:
         patience = self.config["early_stopping"]
         self.stopped_early = patience is not None and self.bad_epochs >= patience
         lr_text = f"{lrs[0]:.3g}" if lrs[0] == lrs[1] else f"{lrs[0]:.3g}->{lrs[1]:.3g}"
-        state = self.state()
-        _common.save_checkpoint(state, os.path.join(self.out, "last.pt"))
-        if improved:
-            _common.save_checkpoint(state, os.path.join(self.out, "best.pt"))
+        if self.world.main:
+            state = self.state()
+            _common.save_checkpoint(state, os.path.join(self.out, "last.pt"))
+            if improved:
+                _common.save_checkpoint(state, os.path.join(self.out, "best.pt"))
         print(f"epoch {self.epoch:>3}/{self.config['epochs']}  train loss {train_loss:.4f} acc {100 * train_acc:.2f}%"
               f"  {m} loss {mon_loss:.4f} acc {100 * mon_acc:.2f}%  lr {lr_text}  {seconds:.1f}s"
               f"{'  *' if improved else ''}", flush=True)
@@ -345,36 +429,147 @@ class Run:
 
 # -- the command ---------------------------------------------------------------------------------
 def run(args):
-    config, ckpt = resolve_config(args)
-    if config["threads"] is not None and hasattr(ember, "set_num_threads"):
-        ember.set_num_threads(config["threads"])
-    out = args.out or (os.path.dirname(os.path.abspath(args.resume)) if args.resume else default_out(config))
-    job = Run(config, out)  # loads the data first: a missing data set leaves no empty output folder
+    if not args.distributed:
+        return train(args, World())
+    world, joined = join_ranks()
     try:
-        os.makedirs(out, exist_ok=True)
-    except OSError as e:
-        raise CLIError(f"cannot create the output folder {out}: {e}") from None
+        with contextlib.ExitStack() as stack:
+            if not world.main:  # the other ranks print nothing but errors
+                sink = stack.enter_context(open(os.devnull, "w"))
+                stack.enter_context(contextlib.redirect_stdout(sink))
+                stack.enter_context(contextlib.redirect_stderr(sink))
+            code = train(args, world)
+    except BaseException as e:
+        if world.size > 1:
+            end_job(world, e)
+        if joined:
+            world.dist.destroy_process_group()
+        raise  # a world of one: ember.cli.main reports it as usual
+    if joined:
+        world.dist.destroy_process_group()
+    return code
+
+
+def join_ranks():
+    """(World of the ranks mpiexec started, whether this call joined them into the process group)."""
+    import ember.distributed as dist
+
+    if not dist.is_available():
+        raise CLIError(f"--distributed needs mpi4py and an MPI library; install them with:\n  {_common.MPI_INSTALL}")
+    joined = not dist.is_initialized()
+    if joined:
+        try:
+            dist.init_process_group("mpi")
+        except (ImportError, OSError, RuntimeError) as e:
+            raise CLIError(f"--distributed cannot start MPI: {e}") from None
+    return World(dist), joined
+
+
+def end_job(world, error):
+    """Say why this rank failed, then end every rank of the job (MPI_Abort), so that none is
+    left waiting forever in a collective for this one."""
+    if isinstance(error, CLIError):
+        text, code = f"error: {error}", error.code
+    elif isinstance(error, KeyboardInterrupt):
+        text, code = "interrupted", 130
+    else:  # a bug: show where
+        traceback.print_exception(type(error), error, error.__traceback__, file=sys.stderr)
+        text, code = f"error: {type(error).__name__}: {error}", 1
+    print(f"ember train [rank {world.rank}]: {text}", file=sys.stderr, flush=True)
+    world.dist.abort(code)
+
+
+def rank_threads(local_ranks):
+    """Threads for one of `local_ranks` ranks on this host: its share of the cores, and no more
+    than the cores it may run on (mpiexec may bind each rank to one core)."""
+    threads = max(1, (os.cpu_count() or 1) // local_ranks)
+    try:
+        return min(threads, len(os.sched_getaffinity(0)))
+    except AttributeError:  # no affinity API (macOS)
+        return threads
+
+
+def load_shared_checkpoint(path, world):
+    """The checkpoint at `path`, read from disk by rank 0 alone and sent to the other ranks, so
+    that a job spread over several hosts needs the file only where rank 0 runs."""
+    data = error = None
+    if world.main:
+        try:
+            data = _common.read_checkpoint_bytes(path)
+        except CLIError as e:
+            error = str(e)
+    data, error = world.share((data, error))
+    if error is not None:
+        raise CLIError(error)
+    return _common.load_checkpoint(path, data)
+
+
+def check_resume_world(job, ckpt, path):
+    """A checkpoint saved by a job of another size: the global batch changes. Fine for epoch-wise
+    schedules; a per-step schedule was laid out for the old number of steps per epoch."""
+    before, now = ckpt.get("world_size", 1), job.world.size
+    if before == now:
+        return
+    batch = job.config["batch_size"]
+    old_steps = ckpt["step"] // ckpt["epoch"] if ckpt["epoch"] else len(job.loader)
+    if job.per_step and old_steps != len(job.loader):
+        raise CLIError(f"{path} was saved by a job of {before} rank{'s' if before != 1 else ''} ({old_steps} steps "
+                       f"per epoch); its {job.config['scheduler']} schedule, laid out step by step, does not fit "
+                       f"{now} rank{'s' if now != 1 else ''} ({len(job.loader)} steps per epoch): resume with "
+                       f"mpiexec -n {before}", code=2)
+    print(f"note: {path} was saved by a job of {before} rank{'s' if before != 1 else ''} (global batch "
+          f"{batch * before}); continuing on {now} (global batch {batch * now})", file=sys.stderr)
+
+
+def train(args, world):
+    """`ember train` on this rank of `world` (a World of one without --distributed)."""
+    load = _common.load_checkpoint if world.size == 1 else (lambda path: load_shared_checkpoint(path, world))
+    config, ckpt = resolve_config(args, load)
+    threads = config["threads"]
+    if threads is None and world.dist is not None:
+        threads = rank_threads(world.dist.local_world_size())
+    if threads is not None and hasattr(ember, "set_num_threads"):
+        ember.set_num_threads(threads)
+    out = None
+    if world.main:  # rank 0 names the folder (default_out looks at what exists) and tells the others
+        out = args.out or (os.path.dirname(os.path.abspath(args.resume)) if args.resume else default_out(config))
+    out = world.share(out)
+    job = Run(config, out, world)  # loads the data first: a missing data set leaves no empty output folder
+    if world.main:
+        try:
+            os.makedirs(out, exist_ok=True)
+        except OSError as e:
+            raise CLIError(f"cannot create the output folder {out}: {e}") from None
     if ckpt is not None:
         job.restore(ckpt, args.resume)
+        check_resume_world(job, ckpt, args.resume)
     print(describe(job), flush=True)
+    if world.dist is not None:
+        batch = config["batch_size"]
+        print(f"  distributed: {world.size} rank{'s' if world.size != 1 else ''} x batch {batch} = global batch "
+              f"{world.size * batch}, {threads} thread{'s' if threads != 1 else ''} per rank", flush=True)
     if job.monitor == "test" and config["early_stopping"]:
         print("note: early stopping watches the test set; pass --val-split for an unbiased test accuracy",
               file=sys.stderr)
     if ckpt is not None:
         print(f"Resuming from {args.resume} after epoch {job.epoch}", flush=True)
-    metrics = {"config": config, "versions": _common.versions(), "monitor": job.monitor}
+    metrics = {"config": config, "versions": _common.versions(), "monitor": job.monitor, "world_size": world.size}
     try:
         while job.epoch < config["epochs"] and not job.stopped_early:
             lr, t0 = job.lr(), time.perf_counter()
             train_loss, train_acc, rate = job.train_epoch()
             job.end_epoch(train_loss, train_acc, rate, (lr, job.lr()), time.perf_counter() - t0)
-            _common.write_json(dict(metrics, history=job.history, best=job.best, grad_flow=job.grad_flow),
-                               os.path.join(out, "metrics.json"))
+            if world.main:
+                _common.write_json(dict(metrics, history=job.history, best=job.best, grad_flow=job.grad_flow),
+                                   os.path.join(out, "metrics.json"))
     except KeyboardInterrupt:
         last = os.path.join(out, "last.pt")
-        where = f"{last} holds epoch {job.epoch}; continue with: ember train --resume {last}" if job.epoch \
+        again = f"mpiexec -n {world.size} ember train --distributed" if world.dist is not None else "ember train"
+        where = f"{last} holds epoch {job.epoch}; continue with: {again} --resume {last}" if job.epoch \
             else "no epoch finished, nothing was saved"
         print(f"\ninterrupted in epoch {job.epoch + 1}: {where}", file=sys.stderr)
+        if world.size > 1:
+            raise  # the whole job must end
         return 130
     finish(job, metrics)
     return 0
@@ -396,8 +591,7 @@ def finish(job, metrics):
     c, out = job.config, job.out
     if job.stopped_early:
         print(f"Early stopping after epoch {job.epoch}: no lower {job.monitor} loss for {c['early_stopping']} epochs")
-    test_loss, _, preds = _common.evaluate(job.model, job.test_x, job.test_y)
-    confusion = _common.confusion_matrix(job.test_y.numpy(), preds, len(c["classes"]))
+    test_loss, _, confusion = job.evaluate(job.test_x, job.test_y)
     print()
     print(_common.test_report(confusion, c["classes"], test_loss))
     train_time = sum(h["time_s"] for h in job.history)  # all epochs, resumed ones included
@@ -408,6 +602,8 @@ def finish(job, metrics):
               "per_class_accuracy": dict(zip(c["classes"], _common.per_class_accuracy(confusion).tolist())),
               "confusion_matrix": confusion.tolist()},
         grad_flow=job.grad_flow)
+    if not job.world.main:
+        return
     written, skipped = figures.save_all(out, job.history, job.monitor, confusion, c["classes"], job.grad_flow)
     metrics["figures"] = [os.path.basename(p) for p in written]
     _common.write_json(metrics, os.path.join(out, "metrics.json"))

@@ -116,7 +116,8 @@ def _share_cores():
     if local > 1 and "OMP_NUM_THREADS" not in os.environ:
         from .._threads import set_num_threads
 
-        set_num_threads(max(1, (os.cpu_count() or 1) // local))
+        allowed = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        set_num_threads(max(1, min(allowed, (os.cpu_count() or 1) // local)))  # mpiexec may bind a rank to a core
 
 
 def destroy_process_group(group=None):
