@@ -57,6 +57,8 @@ NAMESPACES = [
     ("torch.optim.lr_scheduler", "torch.optim.lr_scheduler", "the names in `__all__`", _public_all),
     ("torch.utils.data", "torch.utils.data", "the public names in `__all__`", _public_all),
     ("torch.autograd", "torch.autograd", "the names in `__all__`", _public_all),
+    ("torch.distributed", "torch.distributed", "public functions", lambda m: _routines(m)),
+    ("torch.nn.parallel", "torch.nn.parallel", "the names in `__all__`", _public_all),
 ]
 
 
