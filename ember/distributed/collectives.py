@@ -12,11 +12,13 @@ contiguous copy. With async_op=True the data moves with MPI's non-blocking colle
 and the call returns a Work to wait on.
 """
 import enum
+import functools
+import warnings
 
 import numpy as np
 
 from .._tensor import Tensor
-from .process_group import _get_group, _mpi
+from .process_group import NotInGroup, _get_group, _mpi
 
 _MAXDIM = 8  # dims sent in the agreement message; deeper shapes send their element count last
 
@@ -41,7 +43,7 @@ class ReduceOp:
 
 
 _KINDS = ("all_reduce", "broadcast", "all_gather", "all_gather_into_tensor", "reduce_scatter",
-          "reduce_scatter_tensor", "scatter", "gather", "reduce", "barrier", "object")
+          "reduce_scatter_tensor", "scatter", "gather", "reduce", "barrier", "object", "all_to_all")
 _DTYPES = ("bool", "uint8", "int8", "int16", "int32", "int64", "float16", "float32", "float64")
 
 
@@ -192,7 +194,21 @@ def _steps(*fns):
     return (lambda: [f() for f in fns]) if fns else None
 
 
+def _members_only(fn):
+    """A collective on a group this rank is not in does nothing here (with a warning), as in PyTorch."""
+    @functools.wraps(fn)
+    def call(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except NotInGroup:
+            warnings.warn(f"{fn.__name__} was called with a group this rank is not a member of: nothing to do",
+                          stacklevel=2)
+            return None
+    return call
+
+
 # -- collectives ---------------------------------------------------------------------------------
+@_members_only
 def barrier(group=None, async_op=False, device_ids=None):
     g = _get_group(group)
     if async_op:
@@ -201,6 +217,13 @@ def barrier(group=None, async_op=False, device_ids=None):
     return None
 
 
+@_members_only
+def monitored_barrier(group=None, timeout=None, wait_all_ranks=False):
+    """A barrier. MPI has no timeouts: a rank that died ends the job through mpiexec instead."""
+    _get_group(group).comm.Barrier()
+
+
+@_members_only
 def all_reduce(tensor, op=ReduceOp.SUM, group=None, async_op=False):
     """Reduce `tensor` over all ranks with `op`; every rank ends with the result, in place."""
     g, op, arr = _get_group(group), _op(op), _tensor(tensor)._data
@@ -218,6 +241,7 @@ def all_reduce(tensor, op=ReduceOp.SUM, group=None, async_op=False):
     return _run([], finish, False)
 
 
+@_members_only
 def reduce(tensor, dst=None, op=ReduceOp.SUM, group=None, async_op=False, group_dst=None):
     """Reduce `tensor` over all ranks into rank `dst`'s tensor (the others keep theirs)."""
     g, op, arr = _get_group(group), _op(op), _tensor(tensor)._data
@@ -239,6 +263,7 @@ def reduce(tensor, dst=None, op=ReduceOp.SUM, group=None, async_op=False, group_
     return _run([], finish, False)
 
 
+@_members_only
 def broadcast(tensor, src=None, group=None, async_op=False, group_src=None):
     """Copy rank `src`'s tensor into every rank's `tensor`."""
     g, arr = _get_group(group), _tensor(tensor)._data
@@ -281,6 +306,7 @@ def _fill_list(tensors, stacked):
         _bump(t)
 
 
+@_members_only
 def all_gather(tensor_list, tensor, group=None, async_op=False):
     """Every rank's `tensor`, in rank order, into every rank's `tensor_list`."""
     g, arr = _get_group(group), _tensor(tensor)._data
@@ -298,6 +324,7 @@ def all_gather(tensor_list, tensor, group=None, async_op=False):
     return _run([], finish, False)
 
 
+@_members_only
 def all_gather_into_tensor(output_tensor, input_tensor, group=None, async_op=False):
     """Every rank's input, in rank order, into `output_tensor` (world_size x the input's first dim, or stacked)."""
     g, arr, out = _get_group(group), _tensor(input_tensor)._data, _tensor(output_tensor, "output_tensor")._data
@@ -320,6 +347,7 @@ def all_gather_into_tensor(output_tensor, input_tensor, group=None, async_op=Fal
     return _run([], finish, False)
 
 
+@_members_only
 def reduce_scatter(output, input_list, op=ReduceOp.SUM, group=None, async_op=False):
     """Reduce input_list[i] over all ranks into rank i's `output`."""
     g, op, out = _get_group(group), _op(op), _tensor(output, "output")._data
@@ -329,6 +357,7 @@ def reduce_scatter(output, input_list, op=ReduceOp.SUM, group=None, async_op=Fal
     return _reduce_scatter(g, op, stacked, output, async_op)
 
 
+@_members_only
 def reduce_scatter_tensor(output, input, op=ReduceOp.SUM, group=None, async_op=False):
     """Reduce `input` (world_size blocks) over all ranks; rank i's `output` gets block i."""
     g, op = _get_group(group), _op(op)
@@ -361,6 +390,7 @@ def _reduce_scatter(g, op, stacked, output, async_op):
     return _run([], finish, False)
 
 
+@_members_only
 def scatter(tensor, scatter_list=None, src=None, group=None, async_op=False, group_src=None):
     """Rank `src` sends scatter_list[i] to rank i, which receives it into `tensor`."""
     g, arr = _get_group(group), _tensor(tensor)._data
@@ -384,6 +414,7 @@ def scatter(tensor, scatter_list=None, src=None, group=None, async_op=False, gro
     return _run([], finish, False)
 
 
+@_members_only
 def gather(tensor, gather_list=None, dst=None, group=None, async_op=False, group_dst=None):
     """Every rank's `tensor` into rank `dst`'s gather_list, in rank order."""
     g, arr = _get_group(group), _tensor(tensor)._data
@@ -408,6 +439,90 @@ def gather(tensor, gather_list=None, dst=None, group=None, async_op=False, group
     return _run([], finish, False)
 
 
+@_members_only
+def all_to_all_single(output, input, output_split_sizes=None, input_split_sizes=None, group=None, async_op=False):
+    """Rank i sends the i-th block (along dim 0) of `input` to every rank j, which stores it as
+    the i-th block of `output`; blocks are equal unless split sizes are given."""
+    g = _get_group(group)
+    out, arr = _tensor(output, "output")._data, _tensor(input, "input")._data
+    n = g.size()
+    if out.dtype != arr.dtype or out.shape[1:] != arr.shape[1:]:
+        raise RuntimeError(f"all_to_all_single: input {_shape_text(arr.shape)} {arr.dtype} and output "
+                           f"{_shape_text(out.shape)} {out.dtype} must agree in dtype and in all but the first dim")
+    row = int(np.prod(arr.shape[1:], dtype=np.int64))
+    send_rows = _splits(input_split_sizes, arr.shape[0] if arr.ndim else 1, n, "input")
+    recv_rows = _splits(output_split_sizes, out.shape[0] if out.ndim else 1, n, "output")
+    _agree(g, "all_to_all", None)
+    counts = np.empty(n, np.int64)
+    g.comm.Alltoall(np.asarray(send_rows, np.int64), counts)
+    if list(counts) != recv_rows:
+        raise RuntimeError(f"all_to_all_single: rank {g.rank()} expects blocks of {recv_rows} rows from the ranks "
+                           f"but they send {counts.tolist()}")
+    send, _ = _contiguous(arr)
+    recv, back = _contiguous(out)
+    sc, rc = [c * row for c in send_rows], [c * row for c in recv_rows]  # the views keep element counts
+    sd, rd = np.concatenate([[0], np.cumsum(sc)[:-1]]).tolist(), np.concatenate([[0], np.cumsum(rc)[:-1]]).tolist()
+    finish = _steps(back, lambda: _bump(output))
+    msgs = ([send.reshape(-1), (sc, sd)], [recv.reshape(-1), (rc, rd)])
+    if async_op:
+        return Work([g.comm.Ialltoallv(*msgs)], finish)
+    g.comm.Alltoallv(*msgs)
+    return _run([], finish, False)
+
+
+def _splits(sizes, rows, n, what):
+    if sizes is None or len(sizes) == 0:
+        if rows % n:
+            raise RuntimeError(f"all_to_all_single: the {what}'s first dim ({rows}) does not split into {n} equal "
+                               f"blocks; give {what}_split_sizes")
+        return [rows // n] * n
+    sizes = [int(x) for x in sizes]
+    if len(sizes) != n or sum(sizes) != rows or min(sizes) < 0:
+        raise RuntimeError(f"all_to_all_single: {what}_split_sizes {sizes} must be {n} sizes adding up to {rows}")
+    return sizes
+
+
+@_members_only
+def all_to_all(output_tensor_list, input_tensor_list, group=None, async_op=False):
+    """Rank i sends input_tensor_list[j] to rank j, which stores it as output_tensor_list[i]."""
+    g = _get_group(group)
+    n = g.size()
+    for what, lst in (("input_tensor_list", input_tensor_list), ("output_tensor_list", output_tensor_list)):
+        if not isinstance(lst, (list, tuple)) or len(lst) != n:
+            raise RuntimeError(f"all_to_all: {what} must hold {n} tensors (one per rank)")
+    ins = [_tensor(t, "input_tensor_list entry") for t in input_tensor_list]
+    outs = [_tensor(t, "output_tensor_list entry") for t in output_tensor_list]
+    dtype = ins[0]._data.dtype
+    if any(t._data.dtype != dtype for t in ins + outs):
+        raise RuntimeError("all_to_all: every input and output tensor must have the same dtype")
+    flat_in = np.concatenate([t._data.reshape(-1) for t in ins])
+    flat_out = np.empty(sum(t._data.size for t in outs), dtype)
+    send, _ = _contiguous(flat_in)
+    recv, _ = _contiguous(flat_out)
+    sc, rc = [t._data.size for t in ins], [t._data.size for t in outs]  # the views keep element counts
+    _agree(g, "all_to_all", None)
+    counts = np.empty(n, np.int64)
+    g.comm.Alltoall(np.asarray([t._data.size for t in ins], np.int64), counts)
+    want = [t._data.size for t in outs]
+    if counts.tolist() != want:
+        raise RuntimeError(f"all_to_all: rank {g.rank()} has room for {want} elements from the ranks but they send "
+                           f"{counts.tolist()}")
+    sd = np.concatenate([[0], np.cumsum(sc)[:-1]]).tolist()
+    rd = np.concatenate([[0], np.cumsum(rc)[:-1]]).tolist()
+
+    def finish():
+        start = 0
+        for t in outs:
+            t._data[...] = flat_out[start:start + t._data.size].reshape(t._data.shape)
+            _bump(t)
+            start += t._data.size
+    msgs = ([send, (sc, sd)], [recv, (rc, rd)])
+    if async_op:
+        return Work([g.comm.Ialltoallv(*msgs)], finish)
+    g.comm.Alltoallv(*msgs)
+    return _run([], finish, False)
+
+
 # -- point to point ------------------------------------------------------------------------------
 _HEADER_TAG_OFFSET = 1 << 20  # headers travel on their own tags, apart from the data
 
@@ -419,6 +534,7 @@ def _peer(g, rank, what):
     return int(rank)
 
 
+@_members_only
 def isend(tensor, dst=None, group=None, tag=0, group_dst=None):
     """Send `tensor` to rank `dst` without waiting; returns a Work."""
     g, arr = _get_group(group), _tensor(tensor)._data
@@ -430,10 +546,12 @@ def isend(tensor, dst=None, group=None, tag=0, group_dst=None):
     return Work(reqs)
 
 
+@_members_only
 def send(tensor, dst=None, group=None, tag=0, group_dst=None):
     isend(tensor, dst, group, tag, group_dst).wait()
 
 
+@_members_only
 def recv(tensor, src=None, group=None, tag=0, group_src=None):
     """Receive into `tensor` from rank `src` (any rank when None); returns the sender's rank.
     A message of another shape or dtype raises a RuntimeError naming both."""
@@ -464,6 +582,7 @@ def _sink(header):
     return np.empty(n, np.dtype(_DTYPES[header[3]]).newbyteorder("=")).view(np.uint8)
 
 
+@_members_only
 def irecv(tensor, src=None, group=None, tag=0, group_src=None):
     """Receive into `tensor` (checked as recv does) once the returned Work is waited on."""
     work = Work(finish=lambda: recv(tensor, src, group, tag, group_src))
@@ -479,6 +598,7 @@ def _objects(group, kind):
     return g
 
 
+@_members_only
 def all_gather_object(object_list, obj, group=None):
     """Every rank's picklable `obj`, in rank order, into every rank's object_list."""
     g = _objects(group, "all_gather")
@@ -488,6 +608,7 @@ def all_gather_object(object_list, obj, group=None):
     object_list[:] = g.comm.allgather(obj) if g.size() > 1 else [obj]
 
 
+@_members_only
 def broadcast_object_list(object_list, src=None, group=None, device=None, group_src=None):
     """Rank `src`'s object_list entries into every rank's object_list (same length everywhere)."""
     g = _objects(group, "broadcast")
@@ -496,6 +617,7 @@ def broadcast_object_list(object_list, src=None, group=None, device=None, group_
         object_list[:] = g.comm.bcast(list(object_list) if g.rank() == src else None, root=src)
 
 
+@_members_only
 def gather_object(obj, object_gather_list=None, dst=None, group=None, group_dst=None):
     """Every rank's `obj` into rank `dst`'s object_gather_list."""
     g = _objects(group, "gather")
@@ -508,6 +630,7 @@ def gather_object(obj, object_gather_list=None, dst=None, group=None, group_dst=
         object_gather_list[:] = got
 
 
+@_members_only
 def scatter_object_list(scatter_object_output_list, scatter_object_input_list=None, src=None, group=None,
                         group_src=None):
     """Rank `src` sends scatter_object_input_list[i] to rank i, into scatter_object_output_list[0]."""

@@ -22,10 +22,11 @@ _world = None  # the default ProcessGroup, once initialised
 class ProcessGroup:
     """A set of ranks that run collectives together: an MPI communicator of its own."""
 
-    def __init__(self, comm, backend="mpi"):
+    def __init__(self, comm, backend="mpi", ranks=None):
         self.comm = comm
         self.backend = backend
         self._rank, self._size = comm.Get_rank(), comm.Get_size()
+        self.ranks = list(range(self._size)) if ranks is None else list(ranks)  # their ranks in the world
 
     def rank(self):
         return self._rank
@@ -133,22 +134,108 @@ def destroy_process_group(group=None):
     _remove_excepthook()
 
 
+class _NonGroupMember:
+    def __repr__(self):
+        return "GroupMember.NON_GROUP_MEMBER"
+
+
+class GroupMember:
+    """GroupMember.NON_GROUP_MEMBER: what new_group returns on the ranks it leaves out."""
+
+    NON_GROUP_MEMBER = _NonGroupMember()
+
+
+class NotInGroup(Exception):
+    """A collective called with a group this rank is not in: it does nothing on this rank."""
+
+
 def _get_group(group=None):
-    if group is None:
+    if group is None or group is _world:
         if _world is None:
             raise ValueError(_NOT_INITIALIZED)
         return _world
+    if group is GroupMember.NON_GROUP_MEMBER:
+        raise NotInGroup()
     if not isinstance(group, ProcessGroup):
         raise TypeError(f"group must be a ProcessGroup or None, got {type(group).__name__}")
     return group
 
 
+def new_group(ranks=None, timeout=None, backend=None, pg_options=None, use_local_synchronization=False,
+              group_desc=None, device_id=None):
+    """A group of some of the world's ranks (all of them when None). Every rank of the world
+    must call it; the ranks left out get GroupMember.NON_GROUP_MEMBER."""
+    world = _get_group(None)
+    members = list(range(world.size())) if ranks is None else sorted({int(r) for r in ranks})
+    bad = [r for r in members if not 0 <= r < world.size()]
+    if bad:
+        raise ValueError(f"new_group: ranks {bad} are not in the world of {world.size()} ranks")
+    MPI = _mpi()
+    mpi_group = world.comm.Get_group().Incl(members)
+    comm = world.comm.Create(mpi_group)
+    mpi_group.Free()
+    if comm == MPI.COMM_NULL:
+        return GroupMember.NON_GROUP_MEMBER
+    return ProcessGroup(comm, world.backend, members)
+
+
 def get_rank(group=None):
+    """This process's rank in `group` (-1 when it is not a member)."""
+    if group is GroupMember.NON_GROUP_MEMBER:
+        return -1
     return _get_group(group).rank()
 
 
 def get_world_size(group=None):
+    if group is GroupMember.NON_GROUP_MEMBER:
+        return -1
     return _get_group(group).size()
+
+
+def get_process_group_ranks(group):
+    """The world ranks of `group`'s members, in group-rank order."""
+    return list(_get_group(group).ranks)
+
+
+def get_global_rank(group, group_rank):
+    ranks = _get_group(group).ranks
+    if not 0 <= group_rank < len(ranks):
+        raise ValueError(f"group rank {group_rank} is not part of the group of {len(ranks)} ranks")
+    return ranks[group_rank]
+
+
+def get_group_rank(group, global_rank):
+    ranks = _get_group(group).ranks
+    if global_rank not in ranks:
+        raise ValueError(f"global rank {global_rank} is not part of the group")
+    return ranks.index(global_rank)
+
+
+def get_node_local_rank(fallback_rank=None):
+    """This process's rank among the ranks on its host (from the launcher)."""
+    for var in ("OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID", "LOCAL_RANK"):
+        if os.environ.get(var, "").isdigit():
+            return int(os.environ[var])
+    if fallback_rank is not None:
+        return int(fallback_rank)
+    raise RuntimeError("the launcher did not say this process's local rank (OMPI_COMM_WORLD_LOCAL_RANK or "
+                       "LOCAL_RANK), and no fallback_rank was given")
+
+
+def is_backend_available(backend):
+    return str(backend).lower() == "mpi" and is_available()
+
+
+def is_gloo_available():
+    return False
+
+
+def is_nccl_available():
+    return False
+
+
+def is_torchelastic_launched():
+    return False
 
 
 def get_backend(group=None):
