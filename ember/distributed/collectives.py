@@ -453,11 +453,7 @@ def all_to_all_single(output, input, output_split_sizes=None, input_split_sizes=
     send_rows = _splits(input_split_sizes, arr.shape[0] if arr.ndim else 1, n, "input")
     recv_rows = _splits(output_split_sizes, out.shape[0] if out.ndim else 1, n, "output")
     _agree(g, "all_to_all", None)
-    counts = np.empty(n, np.int64)
-    g.comm.Alltoall(np.asarray(send_rows, np.int64), counts)
-    if list(counts) != recv_rows:
-        raise RuntimeError(f"all_to_all_single: rank {g.rank()} expects blocks of {recv_rows} rows from the ranks "
-                           f"but they send {counts.tolist()}")
+    _agree_counts(g, "all_to_all_single", send_rows, recv_rows, "rows")
     send, _ = _contiguous(arr)
     recv, back = _contiguous(out)
     sc, rc = [c * row for c in send_rows], [c * row for c in recv_rows]  # the views keep element counts
@@ -468,6 +464,19 @@ def all_to_all_single(output, input, output_split_sizes=None, input_split_sizes=
         return Work([g.comm.Ialltoallv(*msgs)], finish)
     g.comm.Alltoallv(*msgs)
     return _run([], finish, False)
+
+
+def _agree_counts(g, kind, send, recv, unit):
+    """Every rank checks every pair (i sends send[j] to j, which expects its recv[i]), so that all
+    raise together, naming the first pair that disagrees."""
+    n = g.size()
+    everyone = np.empty((n, 2 * n), np.int64)
+    g.comm.Allgather(np.asarray(list(send) + list(recv), np.int64), everyone)
+    sent, expected = everyone[:, :n], everyone[:, n:].T  # [i, j]: what i sends j / what j expects from i
+    bad = np.argwhere(sent != expected)
+    if bad.size:
+        i, j = (int(v) for v in bad[0])
+        raise RuntimeError(f"{kind}: rank {i} sends {sent[i, j]} {unit} to rank {j}, which expects {expected[i, j]}")
 
 
 def _splits(sizes, rows, n, what):
@@ -501,12 +510,7 @@ def all_to_all(output_tensor_list, input_tensor_list, group=None, async_op=False
     recv, _ = _contiguous(flat_out)
     sc, rc = [t._data.size for t in ins], [t._data.size for t in outs]  # the views keep element counts
     _agree(g, "all_to_all", None)
-    counts = np.empty(n, np.int64)
-    g.comm.Alltoall(np.asarray([t._data.size for t in ins], np.int64), counts)
-    want = [t._data.size for t in outs]
-    if counts.tolist() != want:
-        raise RuntimeError(f"all_to_all: rank {g.rank()} has room for {want} elements from the ranks but they send "
-                           f"{counts.tolist()}")
+    _agree_counts(g, "all_to_all", sc, rc, "elements")
     sd = np.concatenate([[0], np.cumsum(sc)[:-1]]).tolist()
     rd = np.concatenate([[0], np.cumsum(rc)[:-1]]).tolist()
 
