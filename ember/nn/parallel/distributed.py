@@ -180,7 +180,8 @@ class DistributedDataParallel(Module):
     def _start_round(self, output=None):
         if self._active:
             self._wait_all()  # a forward whose backward never ran: drop that round
-        self._active, self._queued = True, False
+        self._active, self._queued, self._next_bucket = True, False, 0
+        self._viewed = set()  # parameters whose None .grad became a view into their bucket this round
         self._ready = [False] * len(self._params)
         self._used = np.zeros(len(self._params), np.int32)
         for b in self._buckets:
@@ -200,6 +201,7 @@ class DistributedDataParallel(Module):
                 seg = bucket.segment(k)
                 seg[...] = 0
                 p._grad = Tensor._make(seg.reshape(p._data.shape), False)
+                self._viewed.add(i)
 
     def _on_grad(self, i):
         if not self.require_backward_grad_sync:
@@ -227,9 +229,15 @@ class DistributedDataParallel(Module):
         else:
             seg[...] = 0
         bucket.pending -= 1
-        if bucket.pending == 0 and self.process_group.size() > 1:
-            MPI = _mpi()
-            bucket.request = self.process_group.comm.Iallreduce(MPI.IN_PLACE, bucket.buffer, op=MPI.SUM)
+        # MPI matches collectives by the order they start in, so buckets go out strictly in bucket
+        # order on every rank, whichever order their gradients arrived in on this one
+        buckets = self._buckets
+        while self._next_bucket < len(buckets) and buckets[self._next_bucket].pending == 0:
+            ready = buckets[self._next_bucket]
+            if self.process_group.size() > 1:
+                MPI = _mpi()
+                ready.request = self.process_group.comm.Iallreduce(MPI.IN_PLACE, ready.buffer, op=MPI.SUM)
+            self._next_bucket += 1
         inflight = [b.request for b in self._buckets if b.request is not None]
         if inflight:
             _mpi().Request.Testall(inflight)  # lets MPI move the buckets in flight along
@@ -262,6 +270,8 @@ class DistributedDataParallel(Module):
                 np.divide(b.buffer, group.size(), out=b.buffer, casting="unsafe")
             for k, i in enumerate(b.indices):
                 if self.find_unused_parameters and not used[i]:
+                    if i in self._viewed:
+                        self._params[i]._grad = None  # it was None before this round pointed it at the bucket
                     continue  # unused on every rank: its .grad is left as it was
                 p, seg = self._params[i], b.segment(k)
                 if p._grad is None:
