@@ -21,6 +21,10 @@ this module settles three process-wide choices, each left to the user when they 
   set, else ember.get_num_threads() (OMP_NUM_THREADS or the usable cores); at most the
   pool size Numba launched. Numba's count is per Python thread: it applies to the thread
   that set it (the main thread, in a training script).
+
+It also turns off Numba's coloured error messages unless the user asked for them: Numba
+builds an error object while loading, which starts colorama, whose reset code then lands
+in ember's output (and in every rank's output under mpiexec, which gives ranks a terminal).
 """
 import os
 import sys
@@ -42,6 +46,7 @@ _CACHE_DIR = _cache_dir()
 if _CACHE_DIR is not None:
     os.environ["NUMBA_CACHE_DIR"] = _CACHE_DIR  # read by Numba's config at import
 _numba_was_loaded = "numba" in sys.modules
+os.environ.setdefault("NUMBA_DISABLE_ERROR_MESSAGE_HIGHLIGHTING", "1")
 
 import numba  # noqa: E402
 from numba import prange  # noqa: E402,F401

@@ -42,6 +42,7 @@ import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
+from . import _numba  # noqa: F401,I001  (first: it sets Numba's environment before Numba loads)
 import numba
 import numpy as np
 from llvmlite import ir

@@ -8,6 +8,7 @@ one-pass variance accurate well below float32 rounding. Only float32/float64 dat
 is compiled; other cases (and the rarely used weighted or label-smoothed cross-entropy)
 take the NumPy reference.
 """
+from . import _numba  # noqa: F401,I001  (first: it sets Numba's environment before Numba loads)
 import numpy as np
 from numba import uintp
 

@@ -7,6 +7,7 @@ most); other dtypes, which the training path never sees, take the NumPy referenc
 """
 import math
 
+from . import _numba  # noqa: F401,I001  (first: it sets Numba's environment before Numba loads)
 import numpy as np
 from numba import uintp
 
