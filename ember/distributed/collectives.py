@@ -43,7 +43,8 @@ class ReduceOp:
 
 
 _KINDS = ("all_reduce", "broadcast", "all_gather", "all_gather_into_tensor", "reduce_scatter",
-          "reduce_scatter_tensor", "scatter", "gather", "reduce", "barrier", "object", "all_to_all")
+          "reduce_scatter_tensor", "scatter", "gather", "reduce", "barrier", "all_to_all", "all_gather_object",
+          "broadcast_object_list", "gather_object", "scatter_object_list")
 _DTYPES = ("bool", "uint8", "int8", "int16", "int32", "int64", "float16", "float32", "float64")
 
 
@@ -94,9 +95,12 @@ def _shape_text(shape):
     return "[" + ", ".join(str(int(d)) for d in shape) + "]"
 
 
-def _meta(kind, arr, op, root):
-    m = np.full(5 + _MAXDIM, -1, np.int64)
-    m[0], m[1], m[2] = _KINDS.index(kind), op, root
+_META = 6 + _MAXDIM  # kind, op, root, dtype, ndim, dims..., and last whether this rank's arguments are bad
+
+
+def _meta(kind, arr, op, root, bad=False):
+    m = np.full(_META, -1, np.int64)
+    m[0], m[1], m[2], m[-1] = _KINDS.index(kind), op, root, int(bad)
     if arr is not None:
         m[3], m[4] = _DTYPES.index(arr.dtype.name), arr.ndim
         dims = list(arr.shape) if arr.ndim <= _MAXDIM else list(arr.shape[:_MAXDIM - 1]) + [arr.size]
@@ -112,16 +116,35 @@ def _describe(m):
     return f"{shape} {_DTYPES[m[3]]}"
 
 
-def _agree(group, kind, arr=None, op=-1, root=-1):
-    """Raise the same clear RuntimeError on every rank unless all ranks call `kind` alike."""
-    mine = _meta(kind, arr, int(op), root)
+def _try(check):
+    """The error `check()` raises (a bad argument on this rank), or None."""
+    try:
+        check()
+    except (RuntimeError, ValueError, TypeError) as e:
+        return e
+    return None
+
+
+def _agree(group, kind, arr=None, op=-1, root=-1, problem=None):
+    """Raise on every rank unless all ranks call `kind` alike. `problem` is this rank's own argument
+    error: it is raised here after the others have heard of it, and they raise a RuntimeError naming
+    this rank, instead of going on into a collective this rank will never join."""
+    mine = _meta(kind, arr, int(op), root, problem is not None)
     if group.size() == 1:
+        if problem is not None:
+            raise problem
         return
     everyone = np.empty((group.size(), mine.size), np.int64)
     group.comm.Allgather(mine, everyone)
+    if problem is not None:
+        raise problem
     if (everyone == everyone[0]).all():
         return
     ranks = range(group.size())
+    bad = [r for r in ranks if everyone[r, -1]]
+    if bad:
+        raise RuntimeError(f"{kind}: rank{'s' if len(bad) > 1 else ''} {', '.join(map(str, bad))} called it with "
+                           f"invalid arguments (the error there says which), so no rank goes on with it")
     if len(set(everyone[:, 0])) > 1:
         calls = ", ".join(f"rank {r} {_KINDS[everyone[r, 0]]}" for r in ranks)
         raise RuntimeError(f"ranks called different collectives ({calls}): every rank must make the same "
@@ -137,9 +160,13 @@ def _agree(group, kind, arr=None, op=-1, root=-1):
 
 
 def _root(group, root, what="src"):
-    if not isinstance(root, (int, np.integer)) or not 0 <= root < group.size():
+    if not _valid_root(group, root):
         raise RuntimeError(f"invalid {what} rank {root}: the group has ranks 0 to {group.size() - 1}")
     return int(root)
+
+
+def _valid_root(group, root):
+    return isinstance(root, (int, np.integer)) and 0 <= root < group.size()
 
 
 def _op(op):
@@ -209,7 +236,7 @@ def _members_only(fn):
 
 # -- collectives ---------------------------------------------------------------------------------
 @_members_only
-def barrier(group=None, async_op=False, device_ids=None):
+def barrier(group=None, async_op=False, device_ids=None, timeout=None):
     g = _get_group(group)
     if async_op:
         return Work([g.comm.Ibarrier()])
@@ -245,8 +272,8 @@ def all_reduce(tensor, op=ReduceOp.SUM, group=None, async_op=False):
 def reduce(tensor, dst=None, op=ReduceOp.SUM, group=None, async_op=False, group_dst=None):
     """Reduce `tensor` over all ranks into rank `dst`'s tensor (the others keep theirs)."""
     g, op, arr = _get_group(group), _op(op), _tensor(tensor)._data
-    dst = _root(g, dst if dst is not None else (group_dst or 0), "dst")
-    _agree(g, "reduce", arr, op, dst)
+    dst = dst if dst is not None else (group_dst or 0)
+    _agree(g, "reduce", arr, op, dst if _valid_root(g, dst) else -1, _try(lambda: _root(g, dst, "dst")))
     buf, back = _wire(arr)
     mine = g.rank() == dst
     MPI = _mpi()
@@ -267,8 +294,8 @@ def reduce(tensor, dst=None, op=ReduceOp.SUM, group=None, async_op=False, group_
 def broadcast(tensor, src=None, group=None, async_op=False, group_src=None):
     """Copy rank `src`'s tensor into every rank's `tensor`."""
     g, arr = _get_group(group), _tensor(tensor)._data
-    src = _root(g, src if src is not None else (group_src or 0))
-    _agree(g, "broadcast", arr, root=src)
+    src = src if src is not None else (group_src or 0)
+    _agree(g, "broadcast", arr, root=src if _valid_root(g, src) else -1, problem=_try(lambda: _root(g, src)))
     buf, back = _contiguous(arr)
     finish = _steps(back, lambda: _bump(tensor)) if g.rank() != src else None
     if g.size() == 1:
@@ -310,8 +337,8 @@ def _fill_list(tensors, stacked):
 def all_gather(tensor_list, tensor, group=None, async_op=False):
     """Every rank's `tensor`, in rank order, into every rank's `tensor_list`."""
     g, arr = _get_group(group), _tensor(tensor)._data
-    _check_list(tensor_list, tensor, g.size(), "tensor_list", "all_gather")
-    _agree(g, "all_gather", arr)
+    _agree(g, "all_gather", arr, problem=_try(lambda: _check_list(tensor_list, tensor, g.size(), "tensor_list",
+                                                                   "all_gather")))
     send, _ = _contiguous(arr)
     recv = np.empty((g.size(),) + send.shape, send.dtype)
     finish = lambda: _fill_list(tensor_list, recv)  # noqa: E731
@@ -351,8 +378,8 @@ def all_gather_into_tensor(output_tensor, input_tensor, group=None, async_op=Fal
 def reduce_scatter(output, input_list, op=ReduceOp.SUM, group=None, async_op=False):
     """Reduce input_list[i] over all ranks into rank i's `output`."""
     g, op, out = _get_group(group), _op(op), _tensor(output, "output")._data
-    _check_list(input_list, output, g.size(), "input_list", "reduce_scatter")
-    _agree(g, "reduce_scatter", out, op)
+    _agree(g, "reduce_scatter", out, op,
+           problem=_try(lambda: _check_list(input_list, output, g.size(), "input_list", "reduce_scatter")))
     stacked = np.stack([t._data for t in input_list])
     return _reduce_scatter(g, op, stacked, output, async_op)
 
@@ -390,18 +417,24 @@ def _reduce_scatter(g, op, stacked, output, async_op):
     return _run([], finish, False)
 
 
+def _one_sided(g, root, tensors, like, what, kind, role):
+    """The list argument of scatter/gather: required (one tensor per rank) on the root only."""
+    _root(g, root, "src" if role == "source" else "dst")
+    if g.rank() == root:
+        if tensors is None:
+            raise ValueError(f"{what} must be given on the {role} rank")
+        _check_list(tensors, like, g.size(), what, kind)
+    elif tensors:
+        raise ValueError(f"{what} must NOT be given on non-{role} ranks")
+
+
 @_members_only
 def scatter(tensor, scatter_list=None, src=None, group=None, async_op=False, group_src=None):
     """Rank `src` sends scatter_list[i] to rank i, which receives it into `tensor`."""
     g, arr = _get_group(group), _tensor(tensor)._data
-    src = _root(g, src if src is not None else (group_src or 0))
-    if g.rank() == src:
-        if scatter_list is None:
-            raise ValueError("scatter_list must be given on the source rank")
-        _check_list(scatter_list, tensor, g.size(), "scatter_list", "scatter")
-    elif scatter_list:
-        raise ValueError("scatter_list must NOT be given on non-source ranks")
-    _agree(g, "scatter", arr, root=src)
+    src = src if src is not None else (group_src or 0)
+    _agree(g, "scatter", arr, root=src if _valid_root(g, src) else -1,
+           problem=_try(lambda: _one_sided(g, src, scatter_list, tensor, "scatter_list", "scatter", "source")))
     recv, back = _contiguous(arr)
     send = _contiguous(np.stack([t._data for t in scatter_list]))[0] if g.rank() == src else None
     finish = _steps(back, lambda: _bump(tensor))
@@ -418,15 +451,10 @@ def scatter(tensor, scatter_list=None, src=None, group=None, async_op=False, gro
 def gather(tensor, gather_list=None, dst=None, group=None, async_op=False, group_dst=None):
     """Every rank's `tensor` into rank `dst`'s gather_list, in rank order."""
     g, arr = _get_group(group), _tensor(tensor)._data
-    dst = _root(g, dst if dst is not None else (group_dst or 0), "dst")
+    dst = dst if dst is not None else (group_dst or 0)
+    _agree(g, "gather", arr, root=dst if _valid_root(g, dst) else -1,
+           problem=_try(lambda: _one_sided(g, dst, gather_list, tensor, "gather_list", "gather", "destination")))
     mine = g.rank() == dst
-    if mine:
-        if gather_list is None:
-            raise ValueError("gather_list must be given on the destination rank")
-        _check_list(gather_list, tensor, g.size(), "gather_list", "gather")
-    elif gather_list:
-        raise ValueError("gather_list must NOT be given on non-destination ranks")
-    _agree(g, "gather", arr, root=dst)
     send, _ = _contiguous(arr)
     recv = np.empty((g.size(),) + send.shape, send.dtype) if mine else None
     finish = (lambda: _fill_list(gather_list, recv)) if mine else None
@@ -540,14 +568,16 @@ def _peer(g, rank, what):
 
 @_members_only
 def isend(tensor, dst=None, group=None, tag=0, group_dst=None):
-    """Send `tensor` to rank `dst` without waiting; returns a Work."""
+    """Send `tensor` to rank `dst` without waiting; returns a Work. A header with the tensor's
+    shape and dtype goes first, so the receiver can check it."""
     g, arr = _get_group(group), _tensor(tensor)._data
     dst = _peer(g, dst if dst is not None else group_dst, "dst")
     header = _meta("all_reduce", arr, -1, g.rank())
     buf, _ = _contiguous(arr)
-    buf = buf.copy() if buf is arr else buf  # the caller may change `tensor` before the send completes
-    reqs = [g.comm.Isend(header, dest=dst, tag=tag + _HEADER_TAG_OFFSET), g.comm.Isend(buf, dest=dst, tag=tag)]
-    return Work(reqs)
+    if np.shares_memory(buf, arr):
+        buf = buf.copy()  # a snapshot: the caller may change `tensor` before the send completes
+    return _SendWork([g.comm.Isend(header, dest=dst, tag=tag + _HEADER_TAG_OFFSET),
+                      g.comm.Isend(buf, dest=dst, tag=tag)])
 
 
 @_members_only
@@ -555,68 +585,146 @@ def send(tensor, dst=None, group=None, tag=0, group_dst=None):
     isend(tensor, dst, group, tag, group_dst).wait()
 
 
+_open_receives = set()  # _RecvWorks whose data has not arrived yet
+
+
+class _SendWork(Work):
+    """A send in flight. Waiting on it also moves this rank's open receives along: a receive
+    posts its data buffer only once the header has arrived, and the peer's large send may be
+    waiting for exactly that (both ranks irecv, then send, then wait)."""
+
+    def wait(self, timeout=None):
+        if not self._done:
+            MPI = _mpi()
+            while _open_receives and not MPI.Request.Testall(self._requests):
+                for work in list(_open_receives):
+                    work._poll()
+            MPI.Request.Waitall(self._requests)
+            self._complete()
+        return True
+
+
+class _RecvWork(Work):
+    """A receive in flight: first the sender's header, checked against the receiving tensor,
+    then the data straight into it."""
+
+    def __init__(self, g, tensor, source, tag):
+        super().__init__()
+        self._g, self._tensor, self._tag = g, tensor, tag
+        self._header, self._status = np.empty(_META, np.int64), _mpi().Status()
+        self._header_request = g.comm.Irecv(self._header, source=source, tag=tag + _HEADER_TAG_OFFSET)
+        self._data_request, self._error = None, None
+        self.sender = None
+        _open_receives.add(self)
+
+    def _poll(self):
+        """_advance without blocking, keeping an error for wait() to raise."""
+        try:
+            self._advance(False)
+        except RuntimeError as e:
+            self._error = e
+
+    def _finished(self):
+        self._done = True
+        _open_receives.discard(self)
+
+    def _advance(self, block):
+        """Move the receive on; True once the data is in the tensor."""
+        if self._data_request is None:
+            if block:
+                self._header_request.Wait(self._status)
+            elif not self._header_request.Test(self._status):
+                return False
+            self.sender = self._status.Get_source()
+            arr = self._tensor._data
+            mine = _meta("all_reduce", arr, -1, self.sender)
+            if not (self._header[3:] == mine[3:]).all():
+                self._finished()
+                self._g.comm.Recv(_sink(self._header), source=self.sender, tag=self._tag)  # drain: keep in step
+                raise RuntimeError(f"recv: rank {self.sender} sent {_describe(self._header)} but the receiving "
+                                   f"tensor is {_describe(mine)}")
+            self._buf, self._back = _contiguous(arr)
+            self._data_request = self._g.comm.Irecv(self._buf, source=self.sender, tag=self._tag)
+        if block:
+            self._data_request.Wait()
+        elif not self._data_request.Test():
+            return False
+        if self._back is not None:
+            self._back()
+        _bump(self._tensor)
+        self._finished()
+        return True
+
+    def _raise_kept(self):
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+    def wait(self, timeout=None):
+        self._raise_kept()
+        if not self._done:
+            self._advance(True)
+        return True
+
+    def is_completed(self):
+        self._raise_kept()
+        return self._done or self._advance(False)
+
+
+@_members_only
+def irecv(tensor, src=None, group=None, tag=0, group_src=None):
+    """Start receiving into `tensor` from rank `src` (any rank when None); returns a Work."""
+    g, _ = _get_group(group), _tensor(tensor)
+    src = group_src if src is None else src
+    return _RecvWork(g, tensor, _mpi().ANY_SOURCE if src is None else _peer(g, src, "src"), tag)
+
+
 @_members_only
 def recv(tensor, src=None, group=None, tag=0, group_src=None):
     """Receive into `tensor` from rank `src` (any rank when None); returns the sender's rank.
     A message of another shape or dtype raises a RuntimeError naming both."""
-    g, arr = _get_group(group), _tensor(tensor)._data
-    MPI = _mpi()
-    src = group_src if src is None else src
-    source = MPI.ANY_SOURCE if src is None else _peer(g, src, "src")
-    header, status = np.empty(5 + _MAXDIM, np.int64), MPI.Status()
-    g.comm.Recv(header, source=source, tag=tag + _HEADER_TAG_OFFSET, status=status)
-    sender = status.Get_source()
-    mine = _meta("all_reduce", arr, -1, sender)
-    buf, back = _contiguous(arr)
-    if not (header[3:] == mine[3:]).all():
-        g.comm.Recv(_sink(header), source=sender, tag=tag)  # drain it, so later messages stay in step
-        raise RuntimeError(f"recv: rank {sender} sent {_describe(header)} but the receiving tensor is "
-                           f"{_describe(mine)}")
-    g.comm.Recv(buf, source=sender, tag=tag)
-    if back is not None:
-        back()
-    _bump(tensor)
-    return sender
+    work = irecv(tensor, src, group, tag, group_src)
+    work.wait()
+    return work.sender
 
 
 def _sink(header):
     """A buffer big enough for the message `header` describes, to drain it after a mismatch."""
     shape = header[5:5 + min(int(header[4]), _MAXDIM)]
     n = int(np.prod(shape)) if header[4] <= _MAXDIM else int(header[4 + _MAXDIM])
-    return np.empty(n, np.dtype(_DTYPES[header[3]]).newbyteorder("=")).view(np.uint8)
-
-
-@_members_only
-def irecv(tensor, src=None, group=None, tag=0, group_src=None):
-    """Receive into `tensor` (checked as recv does) once the returned Work is waited on."""
-    work = Work(finish=lambda: recv(tensor, src, group, tag, group_src))
-    return work
+    return np.empty(n, np.dtype(_DTYPES[header[3]])).view(np.uint8)
 
 
 # -- Python objects ------------------------------------------------------------------------------
 # Objects travel pickled, as in PyTorch: the bytes come only from the ranks of this job,
 # which mpiexec started from the same program, never from a file or a socket others can reach.
-def _objects(group, kind):
-    g = _get_group(group)
-    _agree(g, "object", None, root=_KINDS.index(kind))
-    return g
+def _objects(g, kind, root=None, check=None):
+    """Return once every rank of group `g` has agreed to run object collective `kind` (from `root`)
+    and `check()` (this rank's argument checks) passed on every rank."""
+    problem = _try(lambda: (_root(g, root, "dst" if kind == "gather_object" else "src") if root is not None else None,
+                            check() if check is not None else None))
+    _agree(g, kind, None, root=root if _valid_root(g, root) else -1, problem=problem)
 
 
 @_members_only
 def all_gather_object(object_list, obj, group=None):
-    """Every rank's picklable `obj`, in rank order, into every rank's object_list."""
-    g = _objects(group, "all_gather")
-    if len(object_list) != g.size():
-        raise RuntimeError(f"all_gather_object: object_list must have {g.size()} entries (one per rank), "
-                           f"got {len(object_list)}")
-    object_list[:] = g.comm.allgather(obj) if g.size() > 1 else [obj]
+    """Every rank's picklable `obj`, in rank order, into the first world_size entries of object_list."""
+    g = _get_group(group)
+
+    def check():
+        if len(object_list) < g.size():
+            raise RuntimeError(f"all_gather_object: object_list must have {g.size()} entries (one per rank), "
+                               f"got {len(object_list)}")
+    _objects(g, "all_gather_object", check=check)
+    object_list[:g.size()] = g.comm.allgather(obj) if g.size() > 1 else [obj]
 
 
 @_members_only
 def broadcast_object_list(object_list, src=None, group=None, device=None, group_src=None):
     """Rank `src`'s object_list entries into every rank's object_list (same length everywhere)."""
-    g = _objects(group, "broadcast")
-    src = _root(g, src if src is not None else (group_src or 0))
+    src = src if src is not None else (group_src or 0)
+    g = _get_group(group)
+    _objects(g, "broadcast_object_list", src)
     if g.size() > 1:
         object_list[:] = g.comm.bcast(list(object_list) if g.rank() == src else None, root=src)
 
@@ -624,11 +732,14 @@ def broadcast_object_list(object_list, src=None, group=None, device=None, group_
 @_members_only
 def gather_object(obj, object_gather_list=None, dst=None, group=None, group_dst=None):
     """Every rank's `obj` into rank `dst`'s object_gather_list."""
-    g = _objects(group, "gather")
-    dst = _root(g, dst if dst is not None else (group_dst or 0), "dst")
-    if g.rank() == dst and (object_gather_list is None or len(object_gather_list) != g.size()):
-        raise RuntimeError(f"gather_object: object_gather_list must have {g.size()} entries on the "
-                           f"destination rank")
+    g = _get_group(group)
+    dst = dst if dst is not None else (group_dst or 0)
+
+    def check():
+        if g.rank() == dst and (object_gather_list is None or len(object_gather_list) != g.size()):
+            raise RuntimeError(f"gather_object: object_gather_list must have {g.size()} entries on the "
+                               f"destination rank")
+    _objects(g, "gather_object", dst, check)
     got = g.comm.gather(obj, root=dst) if g.size() > 1 else [obj]
     if g.rank() == dst:
         object_gather_list[:] = got
@@ -638,11 +749,15 @@ def gather_object(obj, object_gather_list=None, dst=None, group=None, group_dst=
 def scatter_object_list(scatter_object_output_list, scatter_object_input_list=None, src=None, group=None,
                         group_src=None):
     """Rank `src` sends scatter_object_input_list[i] to rank i, into scatter_object_output_list[0]."""
-    g = _objects(group, "scatter")
-    src = _root(g, src if src is not None else (group_src or 0))
-    if not isinstance(scatter_object_output_list, list) or not scatter_object_output_list:
-        raise ValueError("scatter_object_output_list must be a list with at least one element")
+    g = _get_group(group)
+    src = src if src is not None else (group_src or 0)
+
+    def check():
+        if not isinstance(scatter_object_output_list, list) or not scatter_object_output_list:
+            raise ValueError("scatter_object_output_list must be a list with at least one element")
+        if g.rank() == src and (scatter_object_input_list is None or len(scatter_object_input_list) != g.size()):
+            raise RuntimeError(f"scatter_object_list: the input list must have {g.size()} entries on the "
+                               f"source rank")
+    _objects(g, "scatter_object_list", src, check)
     items = list(scatter_object_input_list) if g.rank() == src else None
-    if g.rank() == src and len(items) != g.size():
-        raise RuntimeError(f"scatter_object_list: the input list must have {g.size()} entries")
     scatter_object_output_list[0] = g.comm.scatter(items, root=src) if g.size() > 1 else items[0]

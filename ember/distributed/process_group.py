@@ -162,11 +162,15 @@ def _get_group(group=None):
 
 
 def new_group(ranks=None, timeout=None, backend=None, pg_options=None, use_local_synchronization=False,
-              group_desc=None, device_id=None):
+              group_desc=None, device_id=None, sort_ranks=True):
     """A group of some of the world's ranks (all of them when None). Every rank of the world
     must call it; the ranks left out get GroupMember.NON_GROUP_MEMBER."""
     world = _get_group(None)
-    members = list(range(world.size())) if ranks is None else sorted({int(r) for r in ranks})
+    members = list(range(world.size())) if ranks is None else [int(r) for r in ranks]
+    if sort_ranks:
+        members = sorted(members)
+    if len(set(members)) != len(members):
+        raise ValueError(f"new_group: ranks {members} has duplicates")
     bad = [r for r in members if not 0 <= r < world.size()]
     if bad:
         raise ValueError(f"new_group: ranks {bad} are not in the world of {world.size()} ranks")
