@@ -155,6 +155,60 @@ def test_resume_after_a_crash_equals_the_whole_run(two_ranks, data_dir, tmp_path
     assert [{k: v for k, v in h.items() if k not in ("time_s", "samples_per_s")} for h in history(cut)] == timeless
 
 
+def _rank_pid(session, rank):
+    """The pid of MPI rank `rank` among the processes of session `session`, or None."""
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                if int(f.read().rsplit(")", 1)[1].split()[3]) != session:
+                    continue
+            with open(f"/proc/{entry}/environ", "rb") as f:
+                env = f.read().split(b"\0")
+        except (OSError, ValueError, IndexError):
+            continue
+        if f"OMPI_COMM_WORLD_RANK={rank}".encode() in env:
+            return int(entry)
+    return None
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="finds the rank's process in /proc")
+def test_resume_after_kill_9_of_a_rank_equals_the_whole_run(mpi, data_dir, tmp_path):
+    """A rank killed outright (as by the out-of-memory killer) mid-run: mpiexec ends the job, and
+    --resume from the last checkpoint finishes with the weights of a run never stopped."""
+    args = ["--model", "mlp", "--optimizer", "sgd", "--augment", "--epochs", "40", "--batch-size", BATCH,
+            "--data-dir", data_dir]  # 40 epochs: long enough to be killed in
+    whole = launch(tmp_path, *args, "--out", tmp_path / "whole")
+    assert whole.returncode == 0, whole.stderr
+    env = dict(os.environ, **MPI_ENV)
+    env["PYTHONPATH"] = ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")
+    cut = tmp_path / "cut"
+    job = subprocess.Popen(["mpiexec", "--oversubscribe", "-n", "2", sys.executable, "-m", "ember", "train",
+                            "--distributed", *map(str, args), "--out", str(cut)], cwd=tmp_path, env=env,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        victim = None
+        while job.poll() is None and victim is None:  # kill rank 1 once the first checkpoint exists
+            if (cut / "last.pt").exists():
+                victim = _rank_pid(job.pid, 1)
+        if victim is not None:
+            os.kill(victim, 9)
+        _, err = job.communicate(timeout=HANG_GUARD)  # a hang guard: mpiexec must end the job itself
+    finally:
+        if job.poll() is None:
+            os.killpg(job.pid, 9)
+    assert victim is not None and job.returncode != 0, f"the job ended before rank 1 could be killed: {err}"
+    saved = ember.load(cut / "last.pt")["epoch"]
+    assert 1 <= saved < 40
+    proc = launch(tmp_path, "--resume", cut / "last.pt")
+    assert proc.returncode == 0, proc.stderr
+    assert f"Resuming from {cut / 'last.pt'} after epoch {saved}" in proc.stdout
+    complete, resumed = weights(tmp_path / "whole" / "last.pt"), weights(cut / "last.pt")
+    for key in complete:
+        np.testing.assert_array_equal(resumed[key], complete[key], err_msg=key)
+
+
 def test_resume_on_another_number_of_ranks(mpi, data_dir, tmp_path):
     # an epoch-wise schedule carries on, with a note that the global batch changed
     rc, _, err = cli("train", *ARGS, "--scheduler", "step", "--epochs", 1, "--batch-size", BATCH,
