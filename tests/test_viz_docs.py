@@ -359,11 +359,13 @@ def test_api_coverage_names_and_marks():
     pytest.importorskip("torch")
     results = {title: dict(rows) for title, _, rows in load_tool().collect()}
     assert set(results) == {"torch", "torch.Tensor", "torch.nn", "torch.nn.functional", "torch.nn.init",
-                            "torch.optim", "torch.optim.lr_scheduler", "torch.utils.data", "torch.autograd"}
+                            "torch.optim", "torch.optim.lr_scheduler", "torch.utils.data", "torch.autograd",
+                            "torch.distributed", "torch.nn.parallel"}
     assert results["torch"]["matmul"] and results["torch.Tensor"]["backward"]
     assert results["torch.nn"]["Linear"] and results["torch.nn.functional"]["cross_entropy"]
     assert results["torch.optim"]["SGD"] and results["torch.utils.data"]["DataLoader"]
     assert results["torch.autograd"]["grad"] and results["torch.optim.lr_scheduler"]["StepLR"]
+    assert results["torch.distributed"]["all_reduce"] and results["torch.nn.parallel"]["DistributedDataParallel"]
     for title, rows in results.items():
         for name, has in rows.items():
             ember_path = "ember" + title[len("torch"):]

@@ -15,6 +15,7 @@ import importlib
 import inspect
 import os
 import sys
+import warnings
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_OUTPUT = os.path.join(ROOT, "docs", "api_coverage.md")
@@ -23,13 +24,15 @@ DEFAULT_OUTPUT = os.path.join(ROOT, "docs", "api_coverage.md")
 def _routines(module, skip_modules=()):
     """Public functions of module, leaving out helpers re-exported from the modules named."""
     names = []
-    for name in dir(module):
-        obj = getattr(module, name)
-        if name.startswith("_") or not inspect.isroutine(obj):
-            continue
-        if getattr(obj, "__module__", None) in skip_modules:
-            continue
-        names.append(name)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # deprecated aliases (torch.distributed.reduce_op)
+        for name in dir(module):
+            obj = getattr(module, name)
+            if name.startswith("_") or not inspect.isroutine(obj):
+                continue
+            if getattr(obj, "__module__", None) in skip_modules:
+                continue
+            names.append(name)
     return names
 
 
