@@ -76,6 +76,20 @@ class Work:
             finish()
 
 
+def _collective(g, name, finish, async_op, *args, local=None, **kwargs):
+    """MPI collective `name` (mpi4py's spelling, "Allreduce") over group g: blocking, or its
+    non-blocking twin ("Iallreduce") when async_op; in a world of one `local()` moves the data
+    instead. `finish` runs once the data is in place (at once, or when the Work is waited on)."""
+    if g.size() == 1:
+        if local is not None:
+            local()
+        return _run([], finish, async_op)
+    if async_op:
+        return Work([getattr(g.comm, "I" + name.lower())(*args, **kwargs)], finish)
+    getattr(g.comm, name)(*args, **kwargs)
+    return _run([], finish, False)
+
+
 def _run(requests, finish, async_op):
     work = Work(requests, finish)
     if async_op:
@@ -260,12 +274,7 @@ def all_reduce(tensor, op=ReduceOp.SUM, group=None, async_op=False):
     MPI = _mpi()
     avg = (lambda: _average(buf, g.size())) if op == RedOpType.AVG and arr.dtype != np.bool_ else None
     finish = _steps(avg, back, lambda: _bump(tensor))
-    if g.size() == 1:
-        return _run([], finish, async_op)
-    if async_op:
-        return Work([g.comm.Iallreduce(MPI.IN_PLACE, buf, op=mpi_op)], finish)
-    g.comm.Allreduce(MPI.IN_PLACE, buf, op=mpi_op)
-    return _run([], finish, False)
+    return _collective(g, "Allreduce", finish, async_op, MPI.IN_PLACE, buf, op=mpi_op)
 
 
 @_members_only
@@ -282,12 +291,7 @@ def reduce(tensor, dst=None, op=ReduceOp.SUM, group=None, async_op=False, group_
     send = MPI.IN_PLACE if mine else buf
     recv = buf if mine else None
     mpi_op = _mpi_op(op, arr.dtype)
-    if g.size() == 1:
-        return _run([], finish, async_op)
-    if async_op:
-        return Work([g.comm.Ireduce(send, recv, op=mpi_op, root=dst)], finish)
-    g.comm.Reduce(send, recv, op=mpi_op, root=dst)
-    return _run([], finish, False)
+    return _collective(g, "Reduce", finish, async_op, send, recv, op=mpi_op, root=dst)
 
 
 @_members_only
@@ -298,12 +302,7 @@ def broadcast(tensor, src=None, group=None, async_op=False, group_src=None):
     _agree(g, "broadcast", arr, root=src if _valid_root(g, src) else -1, problem=_try(lambda: _root(g, src)))
     buf, back = _contiguous(arr)
     finish = _steps(back, lambda: _bump(tensor)) if g.rank() != src else None
-    if g.size() == 1:
-        return _run([], None, async_op)
-    if async_op:
-        return Work([g.comm.Ibcast(buf, root=src)], finish)
-    g.comm.Bcast(buf, root=src)
-    return _run([], finish, False)
+    return _collective(g, "Bcast", finish, async_op, buf, root=src)
 
 
 def _contiguous(arr):
@@ -342,13 +341,8 @@ def all_gather(tensor_list, tensor, group=None, async_op=False):
     send, _ = _contiguous(arr)
     recv = np.empty((g.size(),) + send.shape, send.dtype)
     finish = lambda: _fill_list(tensor_list, recv)  # noqa: E731
-    if g.size() == 1:
-        recv[0] = send
-        return _run([], finish, async_op)
-    if async_op:
-        return Work([g.comm.Iallgather(send, recv)], finish)
-    g.comm.Allgather(send, recv)
-    return _run([], finish, False)
+    return _collective(g, "Allgather", finish, async_op, send, recv,
+                       local=lambda: np.copyto(recv, send))  # recv is (1,) + send.shape
 
 
 @_members_only
@@ -365,13 +359,8 @@ def all_gather_into_tensor(output_tensor, input_tensor, group=None, async_op=Fal
     send, _ = _contiguous(arr)
     recv, back = _contiguous(out)
     finish = _steps(back, lambda: _bump(output_tensor))
-    if n == 1:
-        recv.reshape(-1)[:] = send.reshape(-1)
-        return _run([], finish, async_op)
-    if async_op:
-        return Work([g.comm.Iallgather(send, recv)], finish)
-    g.comm.Allgather(send, recv)
-    return _run([], finish, False)
+    return _collective(g, "Allgather", finish, async_op, send, recv,
+                       local=lambda: np.copyto(recv.reshape(-1), send.reshape(-1)))
 
 
 @_members_only
@@ -408,13 +397,8 @@ def _reduce_scatter(g, op, stacked, output, async_op):
             _average(recv, g.size())
         np.copyto(out, recv.view(np.bool_) if out.dtype == np.bool_ else recv, casting="unsafe")
         _bump(output)
-    if g.size() == 1:
-        recv[...] = send[0]
-        return _run([], finish, async_op)
-    if async_op:
-        return Work([g.comm.Ireduce_scatter_block(send, recv, op=mpi_op)], finish)
-    g.comm.Reduce_scatter_block(send, recv, op=mpi_op)
-    return _run([], finish, False)
+    return _collective(g, "Reduce_scatter_block", finish, async_op, send, recv, op=mpi_op,
+                       local=lambda: np.copyto(recv, send[0]))
 
 
 def _one_sided(g, root, tensors, like, what, kind, role):
@@ -438,13 +422,8 @@ def scatter(tensor, scatter_list=None, src=None, group=None, async_op=False, gro
     recv, back = _contiguous(arr)
     send = _contiguous(np.stack([t._data for t in scatter_list]))[0] if g.rank() == src else None
     finish = _steps(back, lambda: _bump(tensor))
-    if g.size() == 1:
-        recv[...] = send[0]
-        return _run([], finish, async_op)
-    if async_op:
-        return Work([g.comm.Iscatter(send, recv, root=src)], finish)
-    g.comm.Scatter(send, recv, root=src)
-    return _run([], finish, False)
+    return _collective(g, "Scatter", finish, async_op, send, recv, root=src,
+                       local=lambda: np.copyto(recv, send[0]))
 
 
 @_members_only
@@ -458,13 +437,8 @@ def gather(tensor, gather_list=None, dst=None, group=None, async_op=False, group
     send, _ = _contiguous(arr)
     recv = np.empty((g.size(),) + send.shape, send.dtype) if mine else None
     finish = (lambda: _fill_list(gather_list, recv)) if mine else None
-    if g.size() == 1:
-        recv[0] = send
-        return _run([], finish, async_op)
-    if async_op:
-        return Work([g.comm.Igather(send, recv, root=dst)], finish)
-    g.comm.Gather(send, recv, root=dst)
-    return _run([], finish, False)
+    return _collective(g, "Gather", finish, async_op, send, recv, root=dst,
+                       local=lambda: np.copyto(recv, send))  # recv is (1,) + send.shape
 
 
 @_members_only
