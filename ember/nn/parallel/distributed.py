@@ -222,12 +222,11 @@ class DistributedDataParallel(Module):
         bucket, k = self._where[i]
         seg = bucket.segment(k)
         grad = self._params[i]._grad
-        if used and grad is not None:
-            self._used[i] = 1
-            if not _is_view_of(grad._data, seg):
-                seg[...] = grad._data.reshape(-1)
-        else:
+        self._used[i] = used
+        if grad is None:
             seg[...] = 0
+        elif not _is_view_of(grad._data, seg):  # an unused parameter's accumulated .grad counts too
+            seg[...] = grad._data.reshape(-1)
         bucket.pending -= 1
         # MPI matches collectives by the order they start in, so buckets go out strictly in bucket
         # order on every rank, whichever order their gradients arrived in on this one
