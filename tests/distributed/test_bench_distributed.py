@@ -104,3 +104,11 @@ def test_docs_example_script_trains_on_two_ranks(tmp_path, monkeypatch):
     assert len(losses) == 3, proc.stdout  # rank 0 alone prints
     assert losses[-1] < losses[0]
     assert (tmp_path / "model.pt").exists()
+
+
+def test_ddp_drift_starts_at_rounding_level():
+    proc = run_mpi(os.path.join(ROOT, "benchmarks", "ddp_drift.py"), "--steps", "6", n=2)
+    assert proc.returncode == 0, output_of(proc)
+    diffs = [float(v) for v in re.findall(r"step +\d+: ([0-9.e+-]+)", proc.stdout)]
+    assert len(diffs) == 3, proc.stdout  # steps 0, 1 and 5 (the last); rank 0 alone prints
+    assert max(diffs) < 1e-5  # the same global batches: DDP and one process agree to float rounding
