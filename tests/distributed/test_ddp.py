@@ -26,26 +26,28 @@ from mpi_launch import assert_check, checks_of, output_of, parse_checks, run_mpi
 JOBS = ("training", "features", "unused", "single")
 SCRIPTS = {job: worker(f"ddp_{job}.py") for job in JOBS}
 NAMES = {job: checks_of(script) for job, script in SCRIPTS.items()}
+# Open MPI's TCP transport alone, as between hosts (on one host it would use shared memory)
+OVER_TCP = {"OMPI_MCA_btl": "tcp,self"}
 
 
-# Open MPI gives its ranks a terminal for stdout, so colorama (started by Numba when it formats an
-# error message) writes a colour reset there, unterminated, which can glue onto a CHECK line.
-QUIET = {"NUMBA_DISABLE_ERROR_MESSAGE_HIGHLIGHTING": "1"}
-
-
-def launch(job, ranks):
+def launch(job, ranks, env=None):
     """(ranks, the finished job, its results by check); ranks=1 runs a plain process."""
     script = SCRIPTS[job]
     if ranks == 1:
-        proc = run_python(script, env=QUIET, fail_on_hang=False)
+        proc = run_python(script, env=env, fail_on_hang=False)
     else:
-        proc = run_mpi(script, n=ranks, env=QUIET, fail_on_hang=False)
+        proc = run_mpi(script, n=ranks, env=env, fail_on_hang=False)
     return ranks, proc, parse_checks(proc)
 
 
 @pytest.fixture(scope="module")
 def training():
     return launch("training", 2)
+
+
+@pytest.fixture(scope="module")
+def training_over_tcp():
+    return launch("training", 2, OVER_TCP)
 
 
 @pytest.fixture(scope="module")
@@ -66,6 +68,11 @@ def single():
 @pytest.mark.parametrize("name", NAMES["training"])
 def test_training(training, name):
     assert_check(training[1], training[2], name, training[0])
+
+
+@pytest.mark.parametrize("name", NAMES["training"])
+def test_training_over_tcp(training_over_tcp, name):
+    assert_check(training_over_tcp[1], training_over_tcp[2], name, training_over_tcp[0])
 
 
 @pytest.mark.parametrize("name", NAMES["features"])
