@@ -71,7 +71,7 @@ def launched_by_mpi():
 def _mpi():
     try:
         from mpi4py import MPI
-    except ImportError as e:
+    except (ImportError, RuntimeError, OSError) as e:  # no mpi4py, or no MPI library for it to load
         raise RuntimeError(f"ember.distributed's MPI backend needs mpi4py and an MPI library ({e}); install them "
                            f"with: {_MPI_INSTALL}") from None
     return MPI
