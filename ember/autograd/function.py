@@ -32,6 +32,7 @@ class Node:
     _freed = False
     _pre_hooks = None
     _retains = None  # weakrefs to non-leaf tensors that called retain_grad()
+    _inplace_error = None  # set where the node's output may not be modified in place: the message
     _seq = 0
 
     def __init_subclass__(cls, **kw):
@@ -246,6 +247,8 @@ class Function(Node):
             return self
         if self.grad_fn is None and self._rg:
             raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
+        if self.grad_fn is not None and self.grad_fn._inplace_error is not None:
+            raise RuntimeError(self.grad_fn._inplace_error)
         base = self._base
         if base is not None and base.grad_fn is None and base._rg:
             raise RuntimeError(

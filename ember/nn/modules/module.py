@@ -4,7 +4,8 @@ A Module keeps its learnable tensors in `_parameters`, its other state tensors i
 `_buffers` and its sub-modules in `_modules` (all insertion-ordered dicts); plain
 attribute assignment routes values there (`__setattr__`) and reads them back
 (`__getattr__`), so `self.fc = Linear(...)` registers a child. `__call__` runs the
-forward pre-hooks, `forward`, then the forward hooks.
+forward pre-hooks, `forward`, then the forward hooks; with backward hooks it also
+routes the Tensor inputs and outputs through _backward_hooks.BackwardHook.
 """
 import itertools
 import warnings
@@ -16,6 +17,13 @@ from ..._tensor import Tensor
 from ..._tensor import device as _device
 from ...autograd.grad_mode import no_grad
 from ..parameter import Buffer, Parameter
+from ._backward_hooks import BackwardHook
+
+# backward hooks of every module (register_module_full_backward_hook and friends); they run
+# before each module's own
+_global_backward_pre_hooks = OrderedDict()
+_global_backward_hooks = OrderedDict()
+_global_is_full_backward_hook = None  # None until a global backward hook is registered
 
 
 def _typename(obj):
@@ -57,6 +65,36 @@ class RemovableHandle:
 
     def __exit__(self, *exc):
         self.remove()
+
+
+def register_module_full_backward_pre_hook(hook):
+    """A backward pre-hook common to all modules, run before their own."""
+    handle = RemovableHandle(_global_backward_pre_hooks)
+    _global_backward_pre_hooks[handle.id] = hook
+    return handle
+
+
+def _register_global_backward_hook(hook, full):
+    global _global_is_full_backward_hook
+    if _global_is_full_backward_hook is (not full):
+        raise RuntimeError(
+            "Cannot use both regular backward hooks and full backward hooks as a global Module hook. "
+            "Please use only one of them."
+        )
+    _global_is_full_backward_hook = full
+    handle = RemovableHandle(_global_backward_hooks)
+    _global_backward_hooks[handle.id] = hook
+    return handle
+
+
+def register_module_full_backward_hook(hook):
+    """A backward hook common to all modules, run before their own."""
+    return _register_global_backward_hook(hook, True)
+
+
+def register_module_backward_hook(hook):
+    """Deprecated form of register_module_full_backward_hook; in ember it behaves the same."""
+    return _register_global_backward_hook(hook, False)
 
 
 class _IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])):
@@ -108,6 +146,9 @@ class Module:
             _forward_hooks=OrderedDict(),
             _forward_hooks_with_kwargs={},
             _forward_hooks_always_called={},
+            _backward_pre_hooks=OrderedDict(),
+            _backward_hooks=OrderedDict(),
+            _is_full_backward_hook=None,
         )
 
     def forward(self, *input):
@@ -115,11 +156,15 @@ class Module:
 
     # -- calling ----------------------------------------------------------------------------
     def __call__(self, *args, **kwargs):
-        if not (self._forward_pre_hooks or self._forward_hooks):
+        if not (self._forward_pre_hooks or self._forward_hooks or self._backward_hooks or self._backward_pre_hooks
+                or _global_backward_hooks or _global_backward_pre_hooks):
             return self.forward(*args, **kwargs)
         return self._call_with_hooks(args, kwargs)
 
     def _call_with_hooks(self, args, kwargs):
+        # the backward hooks in force are those registered when the call starts
+        backward_hooks = list(_global_backward_hooks.values()) + list(self._backward_hooks.values())
+        backward_pre_hooks = list(_global_backward_pre_hooks.values()) + list(self._backward_pre_hooks.values())
         for hook_id, hook in list(self._forward_pre_hooks.items()):
             if hook_id in self._forward_pre_hooks_with_kwargs:
                 result = hook(self, args, kwargs)
@@ -134,6 +179,10 @@ class Module:
                 result = hook(self, args)
                 if result is not None:
                     args = result if isinstance(result, tuple) else (result,)
+        backward_hook = None
+        if backward_hooks or backward_pre_hooks:
+            backward_hook = BackwardHook(self, backward_hooks, backward_pre_hooks)
+            args = backward_hook.setup_input_hook(args)
         called, output = set(), None
         try:
             output = self.forward(*args, **kwargs)
@@ -145,6 +194,13 @@ class Module:
                     result = hook(self, args, output)
                 if result is not None:
                     output = result
+            if backward_hook is not None:
+                if not isinstance(output, (Tensor, tuple)):
+                    warnings.warn(
+                        "For backward hooks to be called, module output should be a Tensor or a tuple of "
+                        f"Tensors but received {type(output)}"
+                    )
+                output = backward_hook.setup_output_hook(output)
         except Exception:
             # hooks registered with always_call=True still run when forward (or a hook) fails
             for hook_id, hook in list(self._forward_hooks.items()):
@@ -188,14 +244,38 @@ class Module:
             self._forward_hooks.move_to_end(handle.id, last=False)
         return handle
 
-    def register_full_backward_hook(self, hook, prepend=False):
-        raise NotImplementedError(
-            "ember does not support module backward hooks yet; to see or change the gradient of a module's "
-            "output, register a tensor hook on it in a forward hook: output.register_hook(fn)"
-        )
+    def register_full_backward_pre_hook(self, hook, prepend=False):
+        """hook(module, grad_output) -> None or new grad_output, called when the gradients
+        with respect to the module's outputs are known."""
+        handle = RemovableHandle(self._backward_pre_hooks)
+        self._backward_pre_hooks[handle.id] = hook
+        if prepend:
+            self._backward_pre_hooks.move_to_end(handle.id, last=False)
+        return handle
 
-    register_full_backward_pre_hook = register_full_backward_hook
-    register_backward_hook = register_full_backward_hook
+    def register_full_backward_hook(self, hook, prepend=False):
+        """hook(module, grad_input, grad_output) -> None or new grad_input, called when the
+        gradients with respect to the module's positional Tensor inputs are known (or, when
+        none of them requires grad, with grad_input all None once grad_output is known)."""
+        return self._register_backward_hook(hook, True, prepend)
+
+    def register_backward_hook(self, hook):
+        """Deprecated in PyTorch, where the hook sees the gradients of the last op of forward
+        only; in ember it behaves as register_full_backward_hook."""
+        return self._register_backward_hook(hook, False, False)
+
+    def _register_backward_hook(self, hook, full, prepend):
+        if self._is_full_backward_hook is (not full):
+            raise RuntimeError(
+                "Cannot use both regular backward hooks and full backward hooks on a single Module. "
+                "Please use only one of them."
+            )
+        self._is_full_backward_hook = full
+        handle = RemovableHandle(self._backward_hooks)
+        self._backward_hooks[handle.id] = hook
+        if prepend:
+            self._backward_hooks.move_to_end(handle.id, last=False)
+        return handle
 
     # -- attribute routing --------------------------------------------------------------------
     def __getattr__(self, name):
@@ -265,8 +345,9 @@ class Module:
     def __setstate__(self, state):
         self.__dict__.update(state)
         # objects pickled without some of the newer dicts still get them
-        for name in ("_forward_pre_hooks", "_forward_hooks"):
+        for name in ("_forward_pre_hooks", "_forward_hooks", "_backward_pre_hooks", "_backward_hooks"):
             self.__dict__.setdefault(name, OrderedDict())
+        self.__dict__.setdefault("_is_full_backward_hook", None)
         for name in ("_forward_pre_hooks_with_kwargs", "_forward_hooks_with_kwargs", "_forward_hooks_always_called"):
             self.__dict__.setdefault(name, {})
         self.__dict__.setdefault("_non_persistent_buffers_set", set())
