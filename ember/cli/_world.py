@@ -4,7 +4,6 @@ World holds this process's rank and the number of ranks, and the three collectiv
 training needs (sums of metrics, rank 0's values, a share of the evaluation set).
 An error on any rank ends the whole job through MPI_Abort, so no rank waits forever.
 """
-import os
 import sys
 import traceback
 
@@ -73,16 +72,6 @@ def end_job(world, error):
         text, code = f"error: {type(error).__name__}: {error}", 1
     print(f"ember train [rank {world.rank}]: {text}", file=sys.stderr, flush=True)
     world.dist.abort(code)
-
-
-def rank_threads(local_ranks):
-    """Threads for one of `local_ranks` ranks on this host: its share of the cores, and no more
-    than the cores it may run on (mpiexec may bind each rank to one core)."""
-    threads = max(1, (os.cpu_count() or 1) // local_ranks)
-    try:
-        return min(threads, len(os.sched_getaffinity(0)))
-    except AttributeError:  # no affinity API (macOS)
-        return threads
 
 
 def load_shared_checkpoint(path, world):

@@ -34,7 +34,7 @@ from ember.utils.data import BatchSampler, DataLoader, DistributedSampler, Tenso
 from ember.vision import models
 
 from . import _common, figures
-from ._world import World, end_job, join_ranks, load_shared_checkpoint, rank_threads
+from ._world import World, end_job, join_ranks, load_shared_checkpoint
 from ._common import CLIError, float_in, int_at_least
 
 OPTIMIZERS = ("sgd", "nesterov", "adam", "adamw", "rmsprop", "adagrad")
@@ -443,7 +443,7 @@ def train(args, world):
     config, ckpt = resolve_config(args, load)
     threads = config["threads"]
     if threads is None and world.dist is not None:
-        threads = rank_threads(world.dist.local_world_size())
+        threads = world.dist.threads_per_rank()
     if threads is not None and hasattr(ember, "set_num_threads"):
         ember.set_num_threads(threads)
     out = None

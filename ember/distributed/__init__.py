@@ -12,7 +12,7 @@ from .process_group import (Backend, GroupMember, ProcessGroup, abort, destroy_p
                             get_global_rank, get_group_rank, get_node_local_rank, get_process_group_ranks, get_rank,
                             get_world_size, init_process_group, is_available, is_backend_available, is_gloo_available,
                             is_initialized, is_mpi_available, is_nccl_available, is_torchelastic_launched,
-                            launched_by_mpi, local_world_size, new_group)
+                            launched_by_mpi, local_world_size, new_group, threads_per_rank)
 
 __all__ = [
     "Backend", "GroupMember", "ProcessGroup", "ReduceOp", "Work", "abort", "all_gather", "all_gather_into_tensor",
@@ -22,5 +22,5 @@ __all__ = [
     "init_process_group", "irecv", "is_available", "is_backend_available", "is_gloo_available", "is_initialized",
     "is_mpi_available", "is_nccl_available", "is_torchelastic_launched", "isend", "launched_by_mpi",
     "local_world_size", "monitored_barrier", "new_group", "recv", "reduce", "reduce_scatter",
-    "reduce_scatter_tensor", "scatter", "scatter_object_list", "send",
+    "reduce_scatter_tensor", "scatter", "scatter_object_list", "send", "threads_per_rank",
 ]

@@ -113,12 +113,18 @@ def init_process_group(backend=None, init_method=None, timeout=None, world_size=
 def _share_cores():
     """Ranks sharing a host split its cores, unless the user chose (as torchrun does with OMP_NUM_THREADS):
     N ranks each starting a thread per core would fight over the cores."""
-    local = local_world_size()
-    if local > 1 and "OMP_NUM_THREADS" not in os.environ:
+    if local_world_size() > 1 and "OMP_NUM_THREADS" not in os.environ:
         from .._threads import set_num_threads
 
-        allowed = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-        set_num_threads(max(1, min(allowed, (os.cpu_count() or 1) // local)))  # mpiexec may bind a rank to a core
+        set_num_threads(threads_per_rank())
+
+
+def threads_per_rank():
+    """Threads for each of this host's ranks: its share of the cores, and no more than the cores
+    this process may run on (mpiexec may bind each rank to one core)."""
+    cores = os.cpu_count() or 1
+    allowed = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else cores
+    return max(1, min(allowed, cores // local_world_size()))
 
 
 def destroy_process_group(group=None):
