@@ -14,7 +14,7 @@ from .._creation import _rng
 from ..autograd import grad_mode
 from ..autograd.function import Function
 from .linalg import Addmm, addmm, matmul, mm
-from .interpolate import interpolate  # noqa: F401  (torch.nn.functional's name, served here)  # noqa: F401  (re-exported: nn_misc.interpolate)
+from .interpolate import interpolate  # noqa: F401  (torch.nn.functional's name, served here)
 from .reduce import Norm
 from .shape import Squeeze, T
 from ._util import Tensor
