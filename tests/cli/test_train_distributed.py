@@ -21,7 +21,7 @@ import ember.distributed
 HERE = os.path.dirname(os.path.abspath(__file__))
 if HERE not in sys.path:
     sys.path.insert(0, HERE)
-from test_cli import cli, make_split, write_idx  # noqa: E402  (the tiny data set of the CLI tests)
+from test_cli import cli, data_dir  # noqa: E402,F401,F811  (the tiny data set of the CLI tests, a fixture)
 
 ROOT = os.path.dirname(os.path.dirname(HERE))
 HANG_GUARD = 300  # seconds: a job that takes this long is stuck, not slow
@@ -53,17 +53,6 @@ def launch(cwd, *argv, ranks=2, env=None):
                "--distributed", *map(str, argv)]
     os.makedirs(cwd, exist_ok=True)
     return subprocess.run(command, cwd=cwd, env=full_env, capture_output=True, text=True, timeout=HANG_GUARD)
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    root = tmp_path_factory.mktemp("fashion")
-    rng = np.random.default_rng(0)
-    for prefix, n in (("train", 512), ("t10k", 128)):
-        images, labels = make_split(n, rng)
-        write_idx(root / f"{prefix}-images-idx3-ubyte.gz", images)
-        write_idx(root / f"{prefix}-labels-idx1-ubyte.gz", labels)
-    return str(root)
 
 
 @pytest.fixture(scope="module")
